@@ -1,0 +1,217 @@
+"""The `genkit` command: run | validate | inspect | train | evaluate | export | sample.
+
+Stages are imported inside each command so `genkit sample` (onnxruntime only) never
+imports TensorFlow. A `GenkitError` (bad spec, flags or files) is printed as a paragraph
+and exits with code 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from genkit.errors import GenkitError, SpecError
+
+__all__ = ["main"]
+
+
+def _quiet_tensorflow():
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries genkit's own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _load(args):
+    from genkit.spec import load_spec
+
+    return load_spec(args.spec, args.set or [])
+
+
+def _located(err: SpecError, loaded=None):
+    return err.located(loaded.source) if loaded is not None else err
+
+
+def _prepare_for_build(loaded):
+    """Validate-and-build: the spec's networks built on the CPU with a small data sample."""
+    _quiet_tensorflow()
+    from genkit.train import prepare
+
+    spec = loaded.spec
+    small = spec.model_copy(update={"data": spec.data.model_copy(update={"limit": 64, "validation_split": 0.0})})
+    try:
+        return prepare(small, quiet=True)
+    except SpecError as err:
+        raise _located(err, loaded) from None
+
+
+def _is_run_dir(path: str) -> bool:
+    return Path(path).is_dir() and (Path(path) / "spec.yaml").is_file()
+
+
+def _open_target(target: str, overrides):
+    """A run folder, or a spec whose newest finished run is used."""
+    _quiet_tensorflow()
+    from genkit.train import open_run
+    from genkit.train.run_folder import find_latest_run
+
+    if _is_run_dir(target):
+        return open_run(target)
+    from genkit.spec import load_spec
+
+    loaded = load_spec(target, overrides or [])
+    run_dir = find_latest_run(loaded.spec)
+    if run_dir is None:
+        raise GenkitError(f"no finished run of '{loaded.spec.name}' under {loaded.spec.runs_dir}/. Train it first: genkit run {target}")
+    return open_run(run_dir)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_validate(args):
+    loaded = _load(args)
+    prep = _prepare_for_build(loaded)
+    print(f"{args.spec}: valid {loaded.spec.model.family} spec '{loaded.spec.name}'")
+    print(_network_summary(prep.model, verbose=False))
+
+
+def cmd_inspect(args):
+    loaded = _load(args)
+    prep = _prepare_for_build(loaded)
+    print(_network_summary(prep.model, verbose=True))
+
+
+def _network_summary(model, verbose: bool) -> str:
+    from genkit.nets import count_params, summarize
+
+    lines, total, trainable = [], 0, 0
+    additions = model.additions()
+    for role, net in model.networks().items():
+        n, t = count_params(net)
+        total, trainable = total + n, trainable + t
+        shapes_in = [tuple(i.shape[1:]) for i in net.inputs]
+        shapes_out = [tuple(o.shape[1:]) for o in net.outputs]
+        lines.append(f"{role}: {n:,} parameters ({t:,} trainable); inputs {shapes_in} -> outputs {shapes_out}")
+        if additions.get(role):
+            lines.append(f"  family adds: {additions[role]}")
+        if verbose and role in model.trunks:
+            lines.append("  " + summarize(model.trunks[role]).replace("\n", "\n  "))
+    lines.append(f"total: {total:,} parameters ({trainable:,} trainable, {total - trainable:,} non-trainable)")
+    return "\n".join(lines)
+
+
+def cmd_train(args):
+    loaded = _load(args)
+    _quiet_tensorflow()
+    from genkit.train import train
+
+    try:
+        return train(loaded, resume=args.resume)
+    except SpecError as err:
+        raise _located(err, loaded) from None
+
+
+def _evaluate(prep):
+    from genkit.evaluate import evaluate_model, format_table, write_metrics
+
+    report = evaluate_model(prep)
+    path = write_metrics(report, prep.run_dir)
+    print(format_table(report))
+    print(f"metrics written to {path}")
+    return report
+
+
+def _export(prep, out):
+    from genkit.export.from_run import default_export_dir, export_run
+    from genkit.runtime import Sampler, save_grid
+
+    manifest = export_run(prep, out)
+    out_dir = Path(out) if out else default_export_dir(prep.spec)
+    parity = {n: f"{v.get('parity_max_abs_diff', float('nan')):.1e}" for n, v in manifest["networks"].items()}
+    print(f"exported {', '.join(manifest['networks'])} to {out_dir} (ONNX vs Keras max abs diff: {parity})")
+    if manifest.get("sampling"):
+        sampler = Sampler(out_dir)
+        k = manifest["data"].get("num_classes") or 0
+        x, y = sampler.sample(8 * (k if k else 4), seed=prep.spec.seed)
+        rows = [f"label {i}" for i in range(k)] if k else None
+        save_grid(x, out_dir / "samples.png", nrow=8, row_labels=rows, value_range=tuple(manifest["data"]["range"]))
+    return manifest
+
+
+def cmd_evaluate(args):
+    _evaluate(_open_target(args.target, args.set))
+
+
+def cmd_export(args):
+    _export(_open_target(args.target, args.set), args.out)
+
+
+def cmd_run(args):
+    start = time.time()
+    prep = cmd_train(args)
+    _evaluate(prep)
+    _export(prep, args.out)
+    print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
+
+
+def cmd_sample(args):
+    from genkit.runtime import sample_main
+
+    print(sample_main(args.export_dir, args.n, args.label, args.out, args.seed, args.steps))
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genkit", description="Declarative deep generative models from YAML specs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_spec(p):
+        p.add_argument("spec", help="the spec YAML file")
+        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable)")
+        return p
+
+    p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"))
+    p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
+    p.add_argument("--out", help="export folder (default: exports/<name>)")
+    p.set_defaults(func=cmd_run)
+    with_spec(sub.add_parser("validate", help="check a spec and build its networks")).set_defaults(func=cmd_validate)
+    with_spec(sub.add_parser("inspect", help="show the built networks and parameter counts")).set_defaults(func=cmd_inspect)
+    p = with_spec(sub.add_parser("train", help="train only (writes a run folder)"))
+    p.add_argument("--resume", action="store_true", help="continue the newest run from its last checkpoint")
+    p.set_defaults(func=cmd_train)
+    for name, helptext, func in (("evaluate", "held-out metrics of a run", cmd_evaluate), ("export", "export a run to ONNX", cmd_export)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("target", help="a run folder (runs/<name>/<time>) or a spec (its newest run)")
+        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field")
+        if name == "export":
+            p.add_argument("--out", help="export folder (default: exports/<name>)")
+        p.set_defaults(func=func)
+    p = sub.add_parser("sample", help="draw samples from an export with onnxruntime only")
+    p.add_argument("export_dir")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--label", type=int, help="class to draw (conditional models)")
+    p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y)")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GenkitError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Autoencoder: an encoder f and a decoder g trained so that g(f(x)) reconstructs x.
+
+Reference: Goodfellow, Bengio & Courville, *Deep Learning*, ch. 14.
+
+Dense or convolutional, under- or overcomplete, stacked: all are the user's choice of
+layers. The objective is the reconstruction term L(x, g(f(x))) — summed binary
+cross-entropy for [0, 1] data or summed squared error — plus whatever a regularised
+variant adds through `penalties` (sparse, contractive) or `corrupt` (denoising): those
+variants live in their own modules and subclass this one, because their train step is
+this one word for word.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from genkit.families.base import (
+    GenerativeModel,
+    check_output_shape,
+    fit_gaussian,
+    register_family,
+    trunk_spec,
+)
+from genkit.losses import reconstruction_loss
+from genkit.nets import build_network
+
+__all__ = ["Autoencoder"]
+
+
+@register_family("autoencoder")
+class Autoencoder(GenerativeModel):
+    """x -> encoder -> code -> decoder -> x̂, trained on the reconstruction term."""
+
+    loss_names = ("loss", "reconstruction")
+
+    def __init__(self, spec, data_shape, num_classes=None, **kwargs):
+        super().__init__(spec, data_shape, num_classes, **kwargs)
+        self.reconstruction = spec.loss.reconstruction
+        self.encoder = build_network(
+            "encoder", trunk_spec(spec, "encoder", data_shape), input_shape=data_shape, input_name="x"
+        )
+        self.code_shape = tuple(self.encoder.output.shape[1:])
+        self.decoder = build_network(
+            "decoder", trunk_spec(spec, "decoder"), input_shape=self.code_shape, input_name="z"
+        )
+        check_output_shape(self.decoder, "decoder", data_shape)
+        self.trunks = {"encoder": self.encoder, "decoder": self.decoder}
+        self.latent_dim = int(np.prod(self.code_shape))
+
+    # -- the objective ---------------------------------------------------------------
+    def corrupt(self, x, training):
+        """The encoder's input for clean data `x` (identity; the denoising AE overrides)."""
+        return x
+
+    def penalties(self, x_in, code, training) -> dict:
+        """Extra named loss terms on the code (none; sparse and contractive override)."""
+        return {}
+
+    def encode_for_loss(self, x_in, training):
+        """(code, extra terms); the contractive AE overrides it to watch the Jacobian."""
+        code = self.encoder(x_in, training=training)
+        return code, self.penalties(x_in, code, training)
+
+    def compute_terms(self, x, training) -> dict:
+        # 1. corrupt (denoising only), 2. encode, 3. decode, 4. compare with the clean x.
+        x_in = self.corrupt(x, training)
+        code, terms = self.encode_for_loss(x_in, training)
+        x_hat = self.decoder(code, training=training)
+        return {"reconstruction": reconstruction_loss(self.reconstruction, x, x_hat), **terms}
+
+    def train_step(self, data):
+        x, _ = self.unpack(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, training=True)
+            loss = tf.add_n(list(terms.values()))
+        grads = tape.gradient(self.optimizer.scale_loss(loss), self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.record({"loss": loss, **terms})
+
+    def test_step(self, data):
+        x, _ = self.unpack(data)
+        terms = self.compute_terms(x, training=False)
+        return self.record({"loss": tf.add_n(list(terms.values())), **terms})
+
+    def call(self, x, training=False):
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    # -- what the trainer, exporter and inspector ask -------------------------------
+    def networks(self) -> dict:
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def preview(self, x_fixed, y_fixed=None):
+        """Originals and their reconstructions in alternating rows."""
+        x_hat = self.decoder.predict(self.encoder.predict(x_fixed, verbose=0), verbose=0)
+        n = len(x_fixed)
+        cols = min(n, 8)
+        rows = []
+        for start in range(0, n, cols):
+            rows += [x_fixed[start : start + cols], x_hat[start : start + cols]]
+        labels = ["input", "output"] * (len(rows) // 2)
+        return np.concatenate(rows), cols, labels
+
+    def export_plan(self, x_train, y_train=None):
+        # Runtime latents are flat vectors; a spatial code is reshaped inside the graph.
+        z = keras.Input((self.latent_dim,), name="z")
+        decoder = keras.Model(z, self.decoder(keras.layers.Reshape(self.code_shape)(z)), name="decoder")
+        x = keras.Input(self.data_shape, name="x")
+        encoder = keras.Model(x, keras.layers.Flatten(name="z")(self.encoder(x)), name="encoder")
+        codes = encoder.predict(x_train[:10000], batch_size=256, verbose=0)
+        facts = {
+            "latent_dim": self.latent_dim,
+            "prior": fit_gaussian(codes),
+            "sampling": {"network": "decoder", "latent_input": "z", "label_input": None, "output": "x"},
+            "encoding": {"network": "encoder", "image_input": "x", "label_input": None, "outputs": ["z"]},
+            "networks": {"decoder": {"outputs": ["x"]}, "encoder": {"outputs": ["z"]}},
+        }
+        return {"decoder": decoder, "encoder": encoder}, facts
+
+    def additions(self) -> dict:
+        return {"encoder": "nothing (the code is the encoder's output)", "decoder": "nothing"}

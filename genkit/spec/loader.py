@@ -1,0 +1,273 @@
+"""Load a spec: YAML with line numbers, `extends:`, `--set` overrides, validation.
+
+`load_spec(path, overrides)` returns a validated, frozen `Spec` and its `SourceMap`
+(field path -> "file:line"), or raises `SpecError` listing every problem found.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from genkit.errors import Problem, SpecError, did_you_mean
+from genkit.spec import rules
+from genkit.spec.schema import FAMILIES, SpecBase, spec_class
+
+__all__ = ["LoadedSpec", "SourceMap", "load_spec", "parse_override", "validate_dict"]
+
+
+@dataclass
+class SourceMap:
+    """Where each field of the merged spec was written: path tuple -> 'file:line'."""
+
+    lines: dict = field(default_factory=dict)
+
+    def where(self, path) -> str:
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), "")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    spec: SpecBase
+    source: SourceMap
+    raw: dict  # the merged mapping the spec was validated from (written to runs as resolved spec)
+    path: Path
+
+
+# --------------------------------------------------------------------------- YAML with marks
+def _read_yaml(path: Path, label: str) -> tuple[dict, dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem((), f"spec file '{path}' does not exist.", "Check the path.")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError([Problem((), f"cannot read spec file '{path}': {err}.")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
+        problem = getattr(err, "problem", None) or str(err)
+        raise SpecError(
+            [Problem((), f"is not valid YAML: {problem}.", "Check indentation, colons and brackets there.", where)]
+        ) from None
+    if node is None:
+        raise SpecError([Problem((), "the spec file is empty.", "Start from one of the files in specs/.", label)])
+    lines: dict = {}
+    data = _construct(node, (), label, lines)
+    if not isinstance(data, dict):
+        raise SpecError(
+            [Problem((), "a spec must be a YAML mapping (key: value lines) at the top level.", "", f"{label}:1")]
+        )
+    return data, lines
+
+
+def _construct(node, path, label, lines):
+    lines[path] = f"{label}:{node.start_mark.line + 1}"
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(" ").construct_object(key_node) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
+            out[key] = _construct(value_node, path + (key,), label, lines)
+            lines[path + (key,)] = f"{label}:{key_node.start_mark.line + 1}"
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, path + (i,), label, lines) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node):
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+# --------------------------------------------------------------------------- extends / overrides
+def _merge(base: dict, over: dict) -> dict:
+    """Deep merge: mappings merge key by key, everything else (lists included) is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_with_extends(path: Path, chain: tuple) -> tuple[dict, dict]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in chain + (path,))
+        raise SpecError([Problem(("extends",), f"extends forms a cycle: {cycle}.", "Remove one of the links.")])
+    label = _label(path)
+    data, lines = _read_yaml(path, label)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, lines
+    if not isinstance(parent, str):
+        raise SpecError(
+            [Problem(("extends",), f"got {parent!r}; expected a file name.", "", lines.get(("extends",), label))]
+        )
+    base, base_lines = _load_with_extends(path.parent / parent, chain + (path,))
+    merged_lines = dict(base_lines)
+    merged_lines.update(lines)
+    return _merge(base, data), merged_lines
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parse_override(text: str) -> tuple[tuple, object]:
+    """'train.epochs=5' -> (('train', 'epochs'), 5); list indices as numbers: 'a.layers.0.Dense.units=8'."""
+    if "=" not in text:
+        raise SpecError(
+            [Problem((), f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set train.epochs=5.", "", "--set")]
+        )
+    key, value = text.split("=", 1)
+    path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return path, parsed
+
+
+def _apply_override(data: dict, path: tuple, value, lines: dict, text: str) -> None:
+    node = data
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(node, list):
+            if not isinstance(part, int) or part >= len(node):
+                raise SpecError([Problem(path[: i + 1], f"--set {text}: no list item {part}.", "", "--set")])
+            node = node[part]
+            continue
+        if part not in node or node[part] is None:
+            node[part] = [] if isinstance(nxt, int) else {}
+        node = node[part]
+    last = path[-1]
+    if isinstance(node, list):
+        if not isinstance(last, int) or last >= len(node):
+            raise SpecError([Problem(path, f"--set {text}: no list item {last}.", "", "--set")])
+    node[last] = value
+    lines[path] = f"--set {text}"
+
+
+# --------------------------------------------------------------------------- validation
+def _pydantic_problems(err: ValidationError, root_cls) -> list:
+    problems = []
+    for item in err.errors():
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        kind = item["type"]
+        got = item.get("input")
+        if kind == "extra_forbidden":
+            options = _allowed_keys(root_cls, loc[:-1])
+            problems.append(
+                Problem(loc, f"unknown key {loc[-1]!r}.", did_you_mean(loc[-1], options) if options else "")
+            )
+        elif kind == "missing":
+            problems.append(Problem(loc, "is required but missing.", _field_doc(root_cls, loc)))
+        elif kind == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()]
+            problems.append(Problem(loc, f"got {got!r}; expected one of {', '.join(options)}.", did_you_mean(got, options)))
+        else:
+            msg = item["msg"]
+            msg = msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+            shown = "" if isinstance(got, dict) else f"got {got!r}; "
+            problems.append(Problem(loc, f"{shown}{msg[0].lower() + msg[1:]}.".replace("..", "."), _field_doc(root_cls, loc)))
+    return problems
+
+
+def _field_info(root_cls, loc):
+    cls, info = root_cls, None
+    for part in loc:
+        cls = _unwrap_model(info.annotation) if info is not None else cls
+        if cls is None or not isinstance(part, str) or part not in cls.model_fields:
+            if info is not None and isinstance(part, (int, str)):
+                continue  # list index or dict key: stay on the element type
+            return None
+        info = cls.model_fields[part]
+    return info
+
+
+def _unwrap_model(annotation):
+    """The BaseModel class inside Optional[...], list[...], dict[str, ...], or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(root_cls, loc) -> list:
+    if not loc:
+        return list(root_cls.model_fields) + ["extends"]
+    info = _field_info(root_cls, loc)
+    cls = _unwrap_model(info.annotation) if info is not None else None
+    return list(cls.model_fields) if cls else []
+
+
+def _field_doc(root_cls, loc) -> str:
+    info = _field_info(root_cls, loc)
+    return f"({info.description})" if info is not None and info.description else ""
+
+
+def validate_dict(data: dict, source: SourceMap | None = None, default_name: str = "spec") -> SpecBase:
+    """Validate a merged mapping into a frozen Spec; raise SpecError with every problem."""
+    source = source or SourceMap()
+    data = dict(data)
+    data.setdefault("name", default_name)
+    family = (data.get("model") or {}).get("family") if isinstance(data.get("model"), dict) else None
+    if family not in FAMILIES:
+        # Validate against any family so the other sections' problems are reported too.
+        problems = []
+        if family is None:
+            problems.append(Problem(("model", "family"), "is required but missing.", "Expected one of: " + ", ".join(FAMILIES) + "."))
+        else:
+            problems.append(
+                Problem(("model", "family"), f"got {family!r}; expected one of {', '.join(FAMILIES)}.", did_you_mean(family, FAMILIES))
+            )
+        probe = dict(data, model=dict(data.get("model") or {}, family="autoencoder"), loss={})
+        try:
+            spec_class("autoencoder").model_validate(probe)
+        except ValidationError as err:
+            problems += [p for p in _pydantic_problems(err, spec_class("autoencoder")) if p.path[:2] != ("model", "family")]
+        raise SpecError(problems).located(source)
+    cls = spec_class(family)
+    try:
+        spec = cls.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_pydantic_problems(err, cls)).located(source) from None
+    problems = rules.check(spec)
+    if problems:
+        raise SpecError(problems).located(source)
+    return spec
+
+
+def load_spec(path, overrides=()) -> LoadedSpec:
+    """Read, merge, override and validate the spec at `path`."""
+    path = Path(path)
+    data, lines = _load_with_extends(path, ())
+    for text in overrides:
+        key, value = parse_override(text)
+        _apply_override(data, key, value, lines, text)
+    source = SourceMap(lines)
+    spec = validate_dict(data, source, default_name=path.stem)
+    return LoadedSpec(spec=spec, source=source, raw=data, path=path)

@@ -1,0 +1,75 @@
+"""Run folders: `runs/<name>/<timestamp>/`, what they record, and finding them again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import yaml
+
+from genkit import __version__
+from genkit.errors import GenkitError
+
+__all__ = ["find_latest_run", "new_run_dir", "spec_hash", "write_run_record"]
+
+SPEC_FILE = "spec.yaml"
+
+
+def spec_hash(spec) -> str:
+    """Hash of the resolved spec, minus what may change on resume (the epoch count)."""
+    data = spec.model_dump(mode="json")
+    data.get("train", {}).pop("epochs", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def new_run_dir(spec) -> Path:
+    base = Path(spec.runs_dir) / spec.name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir, n = base / stamp, 1
+    while run_dir.exists():  # two runs in the same second
+        n += 1
+        run_dir = base / f"{stamp}-{n}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def find_latest_run(spec):
+    """The newest run folder of this spec's name that has a checkpoint, or None."""
+    base = Path(spec.runs_dir) / spec.name
+    runs = sorted(p for p in base.glob("*") if (p / "checkpoints").is_dir()) if base.is_dir() else []
+    return runs[-1] if runs else None
+
+
+def write_run_record(run_dir: Path, spec, data_origin: str) -> None:
+    """The resolved spec (every default filled in) and the facts needed to reproduce the run."""
+    import keras
+    import tensorflow as tf
+
+    resolved = spec.model_dump(mode="json")
+    (run_dir / SPEC_FILE).write_text(
+        "# Resolved spec written by genkit: every default filled in.\n" + yaml.safe_dump(resolved, sort_keys=False)
+    )
+    record = {
+        "genkit": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "seed": spec.seed,
+        "spec_hash": spec_hash(spec),
+        "data": data_origin,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+
+
+def read_run_spec(run_dir: Path) -> dict:
+    path = Path(run_dir) / SPEC_FILE
+    if not path.is_file():
+        raise GenkitError(
+            f"'{run_dir}' is not a genkit run folder (no {SPEC_FILE}). Give a folder under runs/<name>/ "
+            "written by 'genkit train' or 'genkit run', or a spec file."
+        )
+    return yaml.safe_load(path.read_text())

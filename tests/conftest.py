@@ -1,0 +1,7 @@
+"""Test-wide settings: offline data, quiet TensorFlow, tiny specs."""
+
+import os
+
+# Tests never download: builtin datasets come from the Keras cache or packaged fallbacks.
+os.environ.setdefault("GENKIT_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

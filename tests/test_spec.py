@@ -1,0 +1,115 @@
+"""Spec loading: defaults, overrides, extends, and errors that name file, line and field."""
+
+import textwrap
+
+import pytest
+
+from genkit.errors import SpecError
+from genkit.spec import load_spec
+from genkit.spec.schema import FAMILIES, LOSS_SCHEMAS
+
+MINIMAL = """\
+name: tiny
+model:
+  family: vae
+  latent_dim: 4
+  networks:
+    encoder:
+      layers:
+        - Flatten: {}
+        - Dense: {units: 8, activation: relu}
+    decoder:
+      layers:
+        - Dense: {units: 784, activation: sigmoid}
+        - Reshape: {target_shape: [28, 28, 1]}
+"""
+
+
+def write(tmp_path, text, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path, overrides=()):
+    with pytest.raises(SpecError) as info:
+        load_spec(path, overrides)
+    return info.value.problems
+
+
+def test_minimal_spec_gets_every_default(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL)).spec
+    assert spec.data.source == "mnist" and spec.data.batch_size == 128
+    assert spec.loss.kl_weight == 1.0 and spec.loss.reconstruction == "bce"
+    assert spec.train.optimizer.name == "adam"
+
+
+def test_set_overrides_with_yaml_types_and_list_indices(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    loaded = load_spec(
+        path,
+        ["train.epochs=3", "loss.kl_weight=4", "model.networks.encoder.layers.1.Dense.units=16", "data.range=[0, 1]"],
+    )
+    assert loaded.spec.train.epochs == 3
+    assert loaded.spec.loss.kl_weight == 4.0
+    assert loaded.spec.model.networks["encoder"].layers[1]["Dense"]["units"] == 16
+
+
+def test_unknown_key_names_file_line_and_closest_key(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("latent_dim: 4", "lantent_dim: 4"))
+    (problem,) = [p for p in problems_of(path) if p.path == ("model", "lantent_dim")]
+    assert problem.where.endswith("spec.yaml:4")
+    assert "latent_dim" in problem.suggestion
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    text = MINIMAL + "loss: {kl_weight: -1, reconstruction: bcee}\ntrain: {epochs: zero}\n"
+    paths = {p.path for p in problems_of(write(tmp_path, text))}
+    assert {("loss", "kl_weight"), ("loss", "reconstruction"), ("train", "epochs")} <= paths
+
+
+def test_option_of_another_family_is_an_error(tmp_path):
+    text = MINIMAL.replace("family: vae", "family: autoencoder") + "loss: {kl_weight: 2}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.path == ("loss", "kl_weight") and "unknown key" in problem.message
+
+
+def test_unknown_family_suggests_the_closest(tmp_path):
+    problems = problems_of(write(tmp_path, MINIMAL.replace("family: vae", "family: cvea")))
+    assert any(p.path == ("model", "family") and "cvae" in p.suggestion for p in problems)
+
+
+def test_bad_yaml_reports_line_and_column(tmp_path):
+    (problem,) = problems_of(write(tmp_path, "name: x\nmodel: {family: vae\n"))
+    assert "not valid YAML" in problem.message and problem.where.count(":") == 2
+
+
+def test_empty_and_non_mapping_files(tmp_path):
+    assert "empty" in problems_of(write(tmp_path, "", "e.yaml"))[0].message
+    assert "mapping" in problems_of(write(tmp_path, "- a\n- b\n", "l.yaml"))[0].message
+
+
+def test_cross_field_rules(tmp_path):
+    text = MINIMAL.replace("family: vae", "family: cvae") + "data: {range: [-1, 1]}\n"
+    messages = " ".join(p.message for p in problems_of(write(tmp_path, text)))
+    assert "needs the label" in messages and "labelled data" in messages and "bce needs targets in [0, 1]" in messages
+
+
+def test_missing_network_role(tmp_path):
+    text = MINIMAL.replace("    decoder:\n", "    decodr:\n")
+    messages = [p.message for p in problems_of(write(tmp_path, text))]
+    assert any("needs a network named 'decoder'" in m for m in messages)
+
+
+def test_extends_merges_and_detects_cycles(tmp_path):
+    write(tmp_path, "seed: 5\ndata: {batch_size: 32, labels: false}\n", "base.yaml")
+    child = write(tmp_path, "extends: base.yaml\n" + MINIMAL + "data: {batch_size: 64}\n")
+    spec = load_spec(child).spec
+    assert spec.seed == 5 and spec.data.batch_size == 64
+    write(tmp_path, "extends: b.yaml\n", "a.yaml")
+    write(tmp_path, "extends: a.yaml\n", "b.yaml")
+    assert "cycle" in problems_of(tmp_path / "a.yaml")[0].message
+
+
+def test_every_family_has_a_loss_schema():
+    assert set(FAMILIES) == set(LOSS_SCHEMAS)
