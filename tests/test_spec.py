@@ -113,3 +113,14 @@ def test_extends_merges_and_detects_cycles(tmp_path):
 
 def test_every_family_has_a_loss_schema():
     assert set(FAMILIES) == set(LOSS_SCHEMAS)
+
+
+def test_relative_data_path_is_relative_to_the_spec_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = write(tmp_path, MINIMAL + "data: {source: npz, path: digits.npz}\n", "sub/spec.yaml")
+    assert load_spec(path).spec.data.path == str(tmp_path / "sub" / "digits.npz")
+
+
+def test_option_of_another_data_source_is_an_error(tmp_path):
+    (problem,) = problems_of(write(tmp_path, MINIMAL + "data: {source: mnist, x_key: images}\n"))
+    assert problem.path == ("data", "x_key") and "npz" in problem.message

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from genkit.errors import Problem, SpecError
 from genkit.families.base import GenerativeModel, check_output_shape, register_family, trunk_spec
 from genkit.losses import kl_divergence_normal, reconstruction_loss
 from genkit.nets import ConcatCondition, LabelEmbedding, Sampling, build_network
@@ -39,6 +40,16 @@ class VAE(GenerativeModel):
         self.latent_dim = spec.model.latent_dim
         self.condition = spec.model.condition
         if self.conditional:
+            if num_classes is not None and num_classes > self.condition.num_classes:
+                raise SpecError(
+                    [
+                        Problem(
+                            ("model", "condition", "num_classes"),
+                            f"is {self.condition.num_classes} but the data has {num_classes} classes.",
+                            f"Set it to {num_classes}.",
+                        )
+                    ]
+                )
             self.num_classes = self.condition.num_classes
         self.encoder = self._build_encoder(spec)
         self.decoder = self._build_decoder(spec)

@@ -112,6 +112,7 @@ def _load_with_extends(path: Path, chain: tuple) -> tuple[dict, dict]:
         raise SpecError([Problem(("extends",), f"extends forms a cycle: {cycle}.", "Remove one of the links.")])
     label = _label(path)
     data, lines = _read_yaml(path, label)
+    _resolve_data_path(data, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
         return data, lines
@@ -123,6 +124,15 @@ def _load_with_extends(path: Path, chain: tuple) -> tuple[dict, dict]:
     merged_lines = dict(base_lines)
     merged_lines.update(lines)
     return _merge(base, data), merged_lines
+
+
+def _resolve_data_path(data: dict, folder: Path) -> None:
+    """A relative data.path written in a spec file means: relative to that file."""
+    section = data.get("data")
+    if isinstance(section, dict) and isinstance(section.get("path"), str):
+        candidate = Path(section["path"]).expanduser()
+        if not candidate.is_absolute():
+            section["path"] = str(folder / candidate)
 
 
 def _label(path: Path) -> str:

@@ -78,7 +78,23 @@ def check_export_networks_exist(spec):
     ]
 
 
+_SOURCE_OPTIONS = {"x_key": ("npz",), "y_key": ("npz",), "image_size": ("folder",), "color_mode": ("folder",)}
+
+
+def check_data_options_apply_to_source(spec):
+    problems = []
+    for name, sources in _SOURCE_OPTIONS.items():
+        if name in spec.data.model_fields_set and spec.data.source not in sources:
+            problems.append(
+                Problem(("data", name), f"applies to source {' or '.join(sources)}, not {spec.data.source!r}.", "Remove it.")
+            )
+    if spec.data.source in ("npz", "folder") and spec.data.path is None:
+        problems.append(Problem(("data", "path"), f"source {spec.data.source!r} needs a path.", "Add 'path: <file or folder>'."))
+    return problems
+
+
 RULES = [
+    check_data_options_apply_to_source,
     check_family_networks_present,
     check_latent_dim_for_vae,
     check_conditional_has_labels,

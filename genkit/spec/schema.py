@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, field_validator, model_validator
 
 __all__ = [
     "ConditionSpec",
@@ -47,11 +47,11 @@ class DataSpec(Section):
     path: Optional[str] = Field(
         None,
         description="File or folder for npz/folder sources; for builtin sources, a local copy used "
-        "before any download (also read from $GENKIT_DATA).",
+        "before any download (also read from $GENKIT_DATA). Relative to the spec file.",
     )
     x_key: str = Field("x", description="npz: array name of the images.")
     y_key: Optional[str] = Field("y", description="npz: array name of the integer labels (null: none).")
-    image_size: Optional[tuple[int, int]] = Field(
+    image_size: Optional[tuple[PositiveInt, PositiveInt]] = Field(
         None, description="folder: resize every image to [height, width]."
     )
     color_mode: Literal["grayscale", "rgb"] = Field("grayscale", description="folder: channels to read.")
@@ -64,7 +64,10 @@ class DataSpec(Section):
         0.1, ge=0.0, lt=1.0, description="Share of the training split held out for validation."
     )
     limit: Optional[int] = Field(
-        None, ge=1, description="Use only the first N training examples (quick runs and tests)."
+        None,
+        ge=1,
+        description="Use only the first N training examples (quick runs and tests); also caps the test "
+        "split at max(100, N // 4).",
     )
     shuffle: bool = Field(True, description="Shuffle the training set every epoch with the spec seed.")
 
@@ -87,13 +90,13 @@ class NetworkSpec(Section):
     """
 
     input: Optional[list[int]] = Field(
-        None, description="Input shape without the batch axis; the family supplies it when it knows it."
+        None, description="Shape of the data this network reads, without the batch axis (the family adds label channels itself); optional where the family knows it."
     )
     inputs: Optional[dict[str, list[int]]] = Field(
         None, description="Graph networks with several inputs: name -> shape."
     )
-    layers: Optional[list[dict[str, Any]]] = Field(None, description="Layers applied in order.")
-    graph: Optional[list[dict[str, Any]]] = Field(None, description="Nodes of a graph network.")
+    layers: Optional[list[Any]] = Field(None, description="Layers applied in order.")
+    graph: Optional[list[Any]] = Field(None, description="Nodes of a graph network.")
     output: Optional[Union[str, list[str]]] = Field(
         None, description="Graph networks: id (or ids) of the output node(s); default the last node."
     )
@@ -158,7 +161,7 @@ class DenoisingLoss(ReconstructionLoss):
         "masking", description="Input corruption: zero inputs at random, or add Gaussian noise."
     )
     masking_rate: float = Field(
-        0.3, ge=0.0, lt=1.0, description="nu: probability that an input value is set to zero (masking)."
+        0.3, ge=0.0, lt=1.0, description="nu: probability that an input value is set to the range's low end (masking)."
     )
     noise_stddev: float = Field(0.5, ge=0.0, description="sigma: standard deviation of added noise (gaussian).")
 

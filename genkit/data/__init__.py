@@ -1,0 +1,21 @@
+"""Training data: find the images a spec names, split them, and feed them to Keras.
+
+`load_data(spec.data, spec.seed)` returns a `Dataset` of NumPy arrays (train,
+validation, test) in the spec's value range; `Dataset.train_dataset(...)` and
+`Dataset.eval_dataset(...)` wrap them in tf.data pipelines. Sources are registered by
+name (`register_source`) and match the options of `DataSpec.source`:
+
+- `mnist`, `fashion_mnist`, `cifar10`: keras.datasets, found offline first (builtin.py);
+- `npz`: arrays in a NumPy file (npz.py);
+- `folder`: PNG/JPEG images in one sub-folder per class (folder.py).
+
+Nothing here imports TensorFlow at module load. The denoising corruptions live in
+`genkit.data.corruption`, which imports Keras and is imported by the families that use it.
+"""
+
+from genkit.data import builtin, folder, npz  # noqa: F401  (importing them registers the sources)
+from genkit.data.dataset import Dataset
+from genkit.data.load import limited_test_size, load_data
+from genkit.data.source import SOURCES, RawData, register_source
+
+__all__ = ["SOURCES", "Dataset", "RawData", "limited_test_size", "load_data", "register_source"]

@@ -1,0 +1,90 @@
+"""`Dataset`: the train / validation / test arrays a run uses, and tf.data pipelines over them.
+
+The arrays are NumPy, float32, already in the spec's value range, with a channel axis
+on images; labels are int32 or None. TensorFlow is imported only by the two pipeline
+methods, so loading and describing data stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["Dataset"]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """The data of one run, as `load_data` returns it.
+
+    Example:
+
+        data = load_data(spec.data, spec.seed)
+        print(data.describe())
+        model.fit(data.train_dataset(spec.data.batch_size, seed=spec.seed),
+                  validation_data=data.eval_dataset("val", spec.data.batch_size))
+    """
+
+    source: str  # data.source, e.g. "mnist"
+    origin: str  # where the images really came from, e.g. "keras.datasets.mnist (Keras cache ...)"
+    x_train: np.ndarray  # (N, H, W, C) or flat (N, D), float32 in `range`
+    y_train: Optional[np.ndarray]  # (N,) int32, or None when unlabelled
+    x_val: np.ndarray
+    y_val: Optional[np.ndarray]
+    x_test: np.ndarray
+    y_test: Optional[np.ndarray]
+    num_classes: Optional[int]  # None when unlabelled
+    shape: tuple  # one example: (H, W, C), or (D,) for flat data
+    range: tuple  # (low, high) of the values: (0.0, 1.0) or (-1.0, 1.0)
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_train is not None
+
+    def describe(self) -> str:
+        """One line for the run log, e.g. "data: mnist from <origin>: 4,050 train / ... in [0, 1]"."""
+        dims = "x".join(map(str, self.shape)) if len(self.shape) > 1 else f"{self.shape[0]} values"
+        low, high = self.range
+        classes = f", {self.num_classes} classes" if self.labelled else ""
+        return (
+            f"data: {self.source} from {self.origin}: {len(self.x_train):,} train / {len(self.x_val):,} "
+            f"validation / {len(self.x_test):,} test images of {dims} in [{low:g}, {high:g}]{classes}"
+        )
+
+    def train_dataset(
+        self, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False
+    ):
+        """Training batches: `x`, or `(x, y)` when labelled, reshuffled every epoch with `seed`.
+
+        The same seed gives the same sequence of epochs. Set `drop_remainder` where a step
+        needs a fixed batch size (e.g. a compiled step with static shapes).
+        """
+        return self._batches(self.x_train, self.y_train, batch_size, shuffle, seed, drop_remainder)
+
+    def eval_dataset(self, split: str, batch_size: int):
+        """Batches of the "val" or "test" split in order, `x` or `(x, y)` like `train_dataset`."""
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        x, y = (self.x_val, self.y_val) if split == "val" else (self.x_test, self.y_test)
+        return self._batches(x, y, batch_size, False, 0, False)
+
+    @staticmethod
+    def _batches(x, y, batch_size, shuffle, seed, drop_remainder):
+        import tensorflow as tf
+
+        # The pipeline shuffles and batches indices, then gathers each batch of images:
+        # a shuffle buffer of images would hold a second copy of the training set, one of
+        # int64 indices is small. The arrays become tensors once and stay in memory, so
+        # there is nothing for `.cache()` to save.
+        arrays = tuple(tf.constant(a) for a in (x, y) if a is not None)
+        indices = tf.data.Dataset.range(len(x))
+        if shuffle:
+            indices = indices.shuffle(max(len(x), 1), seed=seed, reshuffle_each_iteration=True)
+        batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        if len(arrays) == 1:
+            batches = batches.map(lambda idx: tf.gather(arrays[0], idx))  # (B, H, W, C)
+        else:
+            batches = batches.map(lambda idx: tuple(tf.gather(a, idx) for a in arrays))  # (x, y)
+        return batches.prefetch(tf.data.AUTOTUNE)

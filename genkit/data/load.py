@@ -1,0 +1,105 @@
+"""`load_data`: from a `DataSpec` to the `Dataset` of a run.
+
+Every source goes through the same steps, in this order:
+
+1. the source finds and reads its train and test images (`genkit.data.source`);
+2. labels are kept or dropped (`data.labels`, or the caller's `need_labels`);
+3. `data.limit` keeps the first N training examples — and caps the test split at
+   max(100, N // 4), so that a tiny test run also evaluates on little data; without
+   `limit` the whole test split is kept;
+4. `data.validation_split` holds out a seeded random share of those training examples;
+5. values become float32 in `data.range` (uint8 x / 255 for [0, 1]; x / 127.5 - 1
+   for [-1, 1]) and images gain a channel axis (N, H, W) -> (N, H, W, 1).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from genkit.data.dataset import Dataset
+from genkit.data.source import get_source
+from genkit.data.splits import validation_split
+from genkit.errors import GenkitError
+
+__all__ = ["load_data", "limited_test_size"]
+
+
+def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
+    """The train / validation / test data that `data` (a `DataSpec`) describes.
+
+    Args:
+        data: the spec's `data` section.
+        seed: the spec seed; picks the validation examples (same seed, same split).
+        need_labels: whether the caller needs labels; None means `data.labels`. A
+            conditional family passes True, so that data without labels is an error
+            rather than a surprise at the first training step.
+
+    Raises:
+        GenkitError: the data cannot be found or read, or labels are needed but the
+            source has none. The message names the spec field to change.
+    """
+    raw = get_source(data.source)(data)
+    labelled = data.labels if need_labels is None else need_labels
+    if labelled and (raw.y_train is None or raw.y_test is None):
+        hint = " Set data.y_key to the name of the label array in the file." if data.source == "npz" else ""
+        raise GenkitError(f"data.labels: labels are needed, but {raw.origin} has none.{hint}")
+
+    x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
+    num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1 if labelled else None
+    if data.limit is not None:
+        n_test = limited_test_size(data.limit)
+        x_train, y_train = _head(x_train, data.limit), _head(y_train, data.limit)
+        x_test, y_test = _head(x_test, n_test), _head(y_test, n_test)
+
+    train, val = validation_split(len(x_train), data.validation_split, seed)
+    if len(train) == 0:
+        raise GenkitError(
+            f"data.validation_split: {data.validation_split} of {len(x_train)} training example(s) "
+            "leaves none to train on; lower it or raise data.limit."
+        )
+    low, high = data.range
+
+    def prepared(x, y, keep=slice(None)):
+        return _scaled(x[keep], low, high), (y[keep].reshape(-1).astype(np.int32) if labelled else None)
+
+    x_tr, y_tr = prepared(x_train, y_train, train)
+    x_val, y_val = prepared(x_train, y_train, val)
+    x_te, y_te = prepared(x_test, y_test)
+    return Dataset(
+        source=data.source,
+        origin=raw.origin,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_te,
+        y_test=y_te,
+        num_classes=num_classes,
+        shape=x_tr.shape[1:],
+        range=(float(low), float(high)),
+    )
+
+
+def limited_test_size(limit: int) -> int:
+    """Test examples kept when `data.limit` is `limit`: max(100, limit // 4)."""
+    return max(100, limit // 4)
+
+
+def _head(y, n):
+    return None if y is None else y[:n]
+
+
+def _scaled(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """float32 copy of `x` in [low, high], with a channel axis on (N, H, W) images.
+
+    Integer data are 8-bit counts (0..255 -> [0, 1]); float data are already in [0, 1].
+    """
+    out = x.astype(np.float32)  # a copy, so the in-place steps below leave `x` alone
+    if np.issubdtype(x.dtype, np.integer):
+        out /= 255.0
+    if (low, high) != (0.0, 1.0):
+        out *= high - low  # [0, 1] -> [low, high]; for [-1, 1] this is x / 127.5 - 1
+        out += low
+    return out[..., None] if out.ndim == 3 else out  # (N, H, W) -> (N, H, W, 1)

@@ -1,0 +1,82 @@
+"""What a data source is: a named function from a `DataSpec` to the arrays it found.
+
+A source only finds and reads data. It returns the train and test images as stored
+(uint8 counts 0-255, or floats already in [0, 1]) with their integer labels, plus a
+sentence saying where they came from. Everything after that — `limit`, the validation
+split, the value range, the channel axis — is `load_data`'s job, so every source gets
+it the same way.
+
+Example:
+
+    @register_source("mnist")
+    def mnist(data: DataSpec) -> RawData:
+        ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from genkit.errors import GenkitError, did_you_mean
+
+__all__ = ["SOURCES", "RawData", "existing_path", "get_source", "register_source"]
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Images and labels as a source found them, before genkit splits and rescales them.
+
+    `x_*` are (N, H, W), (N, H, W, C) or flat (N, D) arrays of uint8 counts or of floats in
+    [0, 1]; `y_*` are (N,) or (N, 1) non-negative integer labels, or None when the source
+    has none (both splits have labels, or neither does).
+    """
+
+    x_train: np.ndarray
+    y_train: Optional[np.ndarray]
+    x_test: np.ndarray
+    y_test: Optional[np.ndarray]
+    origin: str  # where the arrays really came from, for `Dataset.describe()`
+
+
+SourceFn = Callable[..., RawData]
+
+SOURCES: dict[str, SourceFn] = {}
+
+
+def register_source(name: str):
+    """Decorator: make `fn(data_spec) -> RawData` the loader of `data.source: name`."""
+
+    def register(fn: SourceFn) -> SourceFn:
+        if name in SOURCES:
+            raise ValueError(f"data source {name!r} is registered twice")
+        SOURCES[name] = fn
+        return fn
+
+    return register
+
+
+def get_source(name: str) -> SourceFn:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise GenkitError(f"data.source: got {name!r}. {did_you_mean(name, SOURCES)}") from None
+
+
+def existing_path(path: Optional[str], source: str, kind: str) -> Path:
+    """`data.path` as a Path that exists and is a `kind` ("file" or "folder"), else a GenkitError."""
+    what = "a .npz file" if kind == "file" else "a folder with one sub-folder of images per class"
+    if not path:
+        raise GenkitError(f"data.path: the {source} source reads {what}, but data.path is not set.")
+    found = Path(path).expanduser()
+    if not found.exists():
+        raise GenkitError(
+            f"data.path: {path!r} does not exist. Give the path of {what} "
+            f"(a relative path is read from the current folder, {Path.cwd()})."
+        )
+    if (kind == "file") != found.is_file():
+        raise GenkitError(f"data.path: {path!r} is not {what}.")
+    return found
