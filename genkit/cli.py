@@ -123,18 +123,11 @@ def _evaluate(prep):
 
 def _export(prep, out):
     from genkit.export.from_run import default_export_dir, export_run
-    from genkit.runtime import Sampler, save_grid
 
     manifest = export_run(prep, out)
     out_dir = Path(out) if out else default_export_dir(prep.spec)
     parity = {n: f"{v.get('parity_max_abs_diff', float('nan')):.1e}" for n, v in manifest["networks"].items()}
     print(f"exported {', '.join(manifest['networks'])} to {out_dir} (ONNX vs Keras max abs diff: {parity})")
-    if manifest.get("sampling"):
-        sampler = Sampler(out_dir)
-        k = manifest["data"].get("num_classes") or 0
-        x, y = sampler.sample(8 * (k if k else 4), seed=prep.spec.seed)
-        rows = [f"label {i}" for i in range(k)] if k else None
-        save_grid(x, out_dir / "samples.png", nrow=8, row_labels=rows, value_range=tuple(manifest["data"]["range"]))
     return manifest
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from genkit.export.atomic import atomic_write_text
+from genkit.atomic import atomic_write_text
 
 __all__ = ["evaluate_model", "format_table", "write_metrics"]
 

@@ -35,7 +35,9 @@ def build_family(spec, data_shape, num_classes=None):
         raise SpecError(
             [Problem(("model", "family"), f"got {family!r}; no such family.", did_you_mean(family, FAMILY_CLASSES))]
         )
-    return FAMILY_CLASSES[family](spec, tuple(data_shape), num_classes)
+    model = FAMILY_CLASSES[family](spec, tuple(data_shape), num_classes)
+    model.built = True  # its networks are built functional models; nothing waits for a first call
+    return model
 
 
 def trunk_spec(spec, role, data_shape=None):

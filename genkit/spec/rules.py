@@ -84,7 +84,9 @@ _SOURCE_OPTIONS = {"x_key": ("npz",), "y_key": ("npz",), "image_size": ("folder"
 def check_data_options_apply_to_source(spec):
     problems = []
     for name, sources in _SOURCE_OPTIONS.items():
-        if name in spec.data.model_fields_set and spec.data.source not in sources:
+        # A default value is fine: resolved specs written into run folders spell every default out.
+        changed = getattr(spec.data, name) != type(spec.data).model_fields[name].default
+        if changed and spec.data.source not in sources:
             problems.append(
                 Problem(("data", name), f"applies to source {' or '.join(sources)}, not {spec.data.source!r}.", "Remove it.")
             )

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from genkit.evaluate.plots import plot_history
 from genkit.families import build_family
 from genkit.spec import LoadedSpec, validate_dict
 from genkit.train.callbacks import CheckpointEvery, SampleGrid
-from genkit.train.checkpoint import latest_checkpoint, restore_checkpoint
+from genkit.train.checkpoint import latest_checkpoint, load_with_optimizer, restore_checkpoint
 from genkit.train.optimizers import make_optimizer
 from genkit.train.run_folder import find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
@@ -90,12 +91,13 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
         checkpoint = latest_checkpoint(run_dir / "checkpoints")
         if checkpoint is None:
             raise GenkitError(f"--resume: {run_dir} has no complete checkpoint. Run without --resume.")
-        state = restore_checkpoint(model, checkpoint)
+        state = json.loads((checkpoint / "state.json").read_text())
         if state.get("spec_hash") != spec_hash(spec):
             raise GenkitError(
                 f"--resume: the spec changed since {run_dir} was written (only train.epochs may change). "
                 "Start a new run without --resume, or restore the spec."
             )
+        state = restore_checkpoint(model, checkpoint)
         initial_epoch = int(state["epoch"])
         print(f"resuming {run_dir} after epoch {initial_epoch}", flush=True)
         if initial_epoch >= spec.train.epochs:
@@ -149,6 +151,6 @@ def open_run(run_dir) -> Prepared:
     if not weights.is_file():
         raise GenkitError(f"{run_dir} has no {FINAL_WEIGHTS}: its training did not finish. Resume it with 'genkit run SPEC --resume'.")
     prep = prepare(spec)
-    prep.model.load_weights(weights)
+    load_with_optimizer(prep.model, weights)
     prep.run_dir = run_dir
     return prep

@@ -1,0 +1,95 @@
+"""The export's README.md: what the model is and how to sample it, with or without genkit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genkit.atomic import atomic_write_text
+
+__all__ = ["model_card", "write_model_card"]
+
+
+def write_model_card(export_dir: str | Path, manifest: dict, *, shown_dir: str | Path | None = None) -> Path:
+    """Write `export_dir/README.md` for the export described by `manifest`.
+
+    `shown_dir` is the folder named in the card's `genkit sample` command (the final
+    export folder when `export_dir` is a temporary one); default `exports/<name>`.
+    """
+    return atomic_write_text(Path(export_dir) / "README.md", model_card(manifest, shown_dir=shown_dir))
+
+
+def model_card(manifest: dict, *, shown_dir: str | Path | None = None) -> str:
+    """The model card's Markdown text."""
+    m = manifest
+    data = m.get("data", {})
+    shape = "x".join(str(s) for s in data.get("shape", []))
+    low, high = data.get("range", [0.0, 1.0])
+    versions = m.get("versions", {})
+    lines = [
+        f"# {m['name']}",
+        "",
+        f"A `{m['family']}` model exported by genkit {versions.get('genkit', '?')} "
+        f"on {m.get('created_utc', '?')}: images {shape} with values in [{low}, {high}]"
+        + (f", latent size {m['latent_dim']}" if m.get("latent_dim") else "")
+        + (f", conditioned on {data['num_classes']} classes" if _conditional(m) else "")
+        + ".",
+        "",
+        "| file | inputs | outputs | parity (max abs diff vs Keras) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for entry in m.get("networks", {}).values():
+        lines.append(
+            f"| {entry['file']} | {_io(entry['inputs'])} | {_io(entry['outputs'])} "
+            f"| {entry['parity_max_abs_diff']:.1e} |"
+        )
+    lines.append("")
+    if m.get("sample_grid"):
+        lines += [f"![samples]({m['sample_grid']})", ""]
+    if not m.get("sampling"):
+        lines += ["This family cannot sample from a prior: `manifest.json` has `sampling: null`.", ""]
+        return "\n".join(lines)
+    lines += [
+        "## Sample",
+        "",
+        "```",
+        f"genkit sample {shown_dir or Path('exports', m['name'])} --n 16 "
+        + (f"--label {min(3, data['num_classes'] - 1)} " if _conditional(m) else "")
+        + "--out x.png",
+        "```",
+        "",
+        "With onnxruntime only (run in this folder; `manifest.json` documents every name):",
+        "",
+        "```python",
+        *_snippet(m),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _snippet(m: dict) -> list[str]:
+    s = m["sampling"]
+    lines = [
+        "import json, numpy as np, onnxruntime as ort",
+        'm = json.load(open("manifest.json")); s = m["sampling"]',
+        'net = ort.InferenceSession(m["networks"][s["network"]]["file"], providers=["CPUExecutionProvider"])',
+        'z = np.random.default_rng(0).standard_normal((16, m["latent_dim"]))',
+    ]
+    if m.get("prior", {}).get("kind") == "gaussian":
+        lines.append('z = np.asarray(m["prior"]["mean"]) + z @ np.asarray(m["prior"]["scale_tril"]).T')
+    lines.append('feeds = {s["latent_input"]: z.astype(np.float32)}')
+    if s.get("label_input"):
+        lines.append('feeds[s["label_input"]] = np.arange(16, dtype=np.int32) % m["data"]["num_classes"]')
+    lines.append('x = np.clip(net.run([s["output"]], feeds)[0], *m["data"]["range"])  # (16, H, W, C)')
+    return lines
+
+
+def _conditional(m: dict) -> bool:
+    return bool((m.get("sampling") or {}).get("label_input") and m.get("data", {}).get("num_classes"))
+
+
+def _io(entries: list[dict]) -> str:
+    def shape(s):
+        return "[" + ", ".join("batch" if d is None else str(d) for d in s) + "]"
+
+    return ", ".join(f"`{e['name']}` {e['dtype']} {shape(e['shape'])}" for e in entries)

@@ -1,0 +1,125 @@
+"""The export manifest: where an export says what it holds and how to sample it.
+
+`genkit.export.export_networks` writes `manifest.json`; `Sampler` reads it. Format 1:
+
+    {"format": 1, "name": "cvae_mnist", "family": "cvae",
+     "data": {"shape": [28, 28, 1], "range": [0.0, 1.0], "num_classes": 10},
+     "latent_dim": 16,
+     "prior": {"kind": "standard_normal"},          # or "gaussian" with mean, scale_tril
+     "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y",
+                  "output": "x"},                    # label_input null: unconditional;
+                                                     # sampling null: cannot sample
+     "encoding": {"network": "encoder", "image_input": "x", "label_input": "y",
+                  "outputs": ["z_mean", "z_log_var"]},   # or null
+     "diffusion": null,                              # a section here marks a diffusion export
+     "networks": {"decoder": {"file": "decoder.onnx",
+                              "inputs": [{"name": "z", "shape": [null, 16], "dtype": "float32"}, ...],
+                              "outputs": [...], "parity_max_abs_diff": 2e-7,
+                              "parity_tolerance": 1e-4}, ...},
+     "versions": {"genkit": ..., "tensorflow": ..., "keras": ..., "tf2onnx": ...,
+                  "onnx": ..., "onnxruntime": ..., "opset": 17},
+     "created_utc": "2026-01-01T00:00:00+00:00",
+     "sample_grid": "samples.png"}
+
+Standard library only: both the TensorFlow-side exporter and the TensorFlow-free runtime
+import it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from genkit.errors import GenkitError
+
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "check_references", "load_manifest"]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def load_manifest(export_dir: str | Path) -> dict:
+    """Read and check `export_dir/manifest.json`; every problem is a GenkitError."""
+    export_dir = Path(export_dir)
+    if not export_dir.exists():
+        raise GenkitError(
+            f"Export folder {export_dir} does not exist. Pass the folder written by "
+            "`genkit export` or `genkit run` (e.g. exports/<name>)."
+        )
+    if not export_dir.is_dir():
+        raise GenkitError(f"{export_dir} is a file; expected an export folder holding {MANIFEST_NAME}.")
+    path = export_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise GenkitError(
+            f"{export_dir} is not a genkit export: it has no {MANIFEST_NAME}. Re-run `genkit export` for this model."
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenkitError(f"{path} is not valid JSON ({exc}); re-run `genkit export`.") from None
+    if not isinstance(manifest, dict):
+        raise GenkitError(f"{path}: expected a JSON object, got {type(manifest).__name__}.")
+    fmt = manifest.get("format")
+    if fmt != MANIFEST_FORMAT:
+        raise GenkitError(
+            f"{path}: manifest format {fmt!r} is not supported by this genkit "
+            f"(it reads format {MANIFEST_FORMAT}); re-export with this genkit version."
+        )
+    for key in ("name", "family", "data", "networks"):
+        if key not in manifest:
+            raise GenkitError(f"{path}: missing '{key}'; re-run `genkit export`.")
+    for key in ("shape", "range"):
+        if key not in manifest["data"]:
+            raise GenkitError(f"{path}: missing 'data.{key}'; re-run `genkit export`.")
+    problems = check_references(manifest)
+    if problems:
+        raise GenkitError(f"{path}: " + " ".join(problems))
+    return manifest
+
+
+def check_references(manifest: dict) -> list[str]:
+    """Problems with the `sampling` / `encoding` sections' references to network inputs/outputs.
+
+    Needs `networks[*].inputs/outputs` as lists of {"name": ...}; used by the exporter
+    before it writes anything and by `load_manifest`.
+    """
+    problems = []
+    networks = manifest.get("networks") or {}
+    fields = {
+        "sampling": {"latent_input": "inputs", "label_input": "inputs", "output": "outputs"},
+        "encoding": {"image_input": "inputs", "label_input": "inputs", "outputs": "outputs"},
+    }
+    for section, refs in fields.items():
+        spec = manifest.get(section)
+        if spec is None:
+            continue
+        if spec.get("label_input") and not manifest.get("data", {}).get("num_classes"):
+            problems.append(f"{section}.label_input is set but data.num_classes is missing.")
+        net_name = spec.get("network")
+        if net_name not in networks:
+            problems.append(
+                f"{section}.network is {net_name!r} but the exported networks are "
+                f"{sorted(networks)}; export that network too or set {section} to null."
+            )
+            continue
+        net = networks[net_name]
+        for key, side in refs.items():
+            wanted = spec.get(key)
+            if wanted is None and key == "label_input":
+                continue
+            if wanted is None:
+                problems.append(f"{section}.{key} is missing.")
+                continue
+            names = [entry["name"] for entry in net.get(side, [])]
+            for name in wanted if isinstance(wanted, list) else [wanted]:
+                if name not in names:
+                    problems.append(
+                        f"{section}.{key} names {name!r}, which is not one of network '{net_name}' {side} {names}."
+                    )
+    if manifest.get("sampling") is not None and manifest.get("diffusion") is None:
+        if not isinstance(manifest.get("latent_dim"), int):
+            problems.append("sampling needs an integer 'latent_dim'.")
+        prior = manifest.get("prior") or {}
+        if prior.get("kind") not in ("standard_normal", "gaussian"):
+            problems.append(f"prior.kind is {prior.get('kind')!r}; expected 'standard_normal' or 'gaussian'.")
+    return problems

@@ -1,0 +1,105 @@
+"""Open an onnxruntime session on the best device that actually works, quietly.
+
+`onnxruntime-gpu` lists `CUDAExecutionProvider` as available even on machines without CUDA
+libraries; a session asked for CUDA then falls back to CPU and logs library load errors. So
+the provider list is only a hint: we try CUDA with the logger silenced and read
+`session.get_providers()[0]` for the device really used. The first failure is remembered
+for the process, so later sessions go straight to CPU.
+
+`GENKIT_PROVIDER=cpu|cuda` forces a choice; forcing CUDA where it cannot load is an error
+(with onnxruntime's own messages left visible to explain why).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from genkit.errors import GenkitError
+
+__all__ = ["CPU", "CUDA", "PROVIDER_ENV", "make_session"]
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+PROVIDER_ENV = "GENKIT_PROVIDER"
+_CHOICES = {"cpu": CPU, "cuda": CUDA}
+
+# onnxruntime severities: 0 verbose, 1 info, 2 warning (its default), 3 error, 4 fatal.
+# The CUDA library load failure is logged at *error* level, so 3 is not enough: measured
+# with onnxruntime-gpu 1.31, only 4 keeps stderr clean.
+_DEFAULT_SEVERITY = 2
+_QUIET_SEVERITY = 4
+
+# What InferenceSession raises for a file it cannot use (none subclass a builtin error).
+_LOAD_ERRORS = (ort_state.Fail, ort_state.InvalidProtobuf, ort_state.InvalidGraph, ort_state.NotImplemented)
+
+_cuda_works: bool | None = None  # None: not tried yet in this process
+
+
+def make_session(path: str | Path, *, provider: str | None = None) -> tuple[ort.InferenceSession, str]:
+    """Return `(session, provider_used)` for the ONNX file at `path`.
+
+    Args:
+        path: the `.onnx` file.
+        provider: "cpu" or "cuda" to force a device; default: `$GENKIT_PROVIDER`, else
+            CUDA when it really loads, else CPU.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenkitError(f"ONNX file {path} does not exist; re-run `genkit export`.")
+    choice = _requested(provider)
+    if choice == "cpu":
+        return _open(path, [CPU]), CPU
+    available = ort.get_available_providers()
+    if choice == "cuda":
+        if CUDA not in available:
+            raise GenkitError(
+                f"{PROVIDER_ENV}=cuda, but this onnxruntime has no CUDA support "
+                f"(available: {', '.join(available)}). Install onnxruntime-gpu or use cpu."
+            )
+        session = _open(path, [CUDA, CPU])
+        if session.get_providers()[0] != CUDA:
+            raise GenkitError(
+                f"{PROVIDER_ENV}=cuda, but CUDA could not be initialised (onnxruntime's "
+                "messages above say which library is missing). Unset it or set it to cpu."
+            )
+        return session, CUDA
+    return _auto(path, available)
+
+
+def _auto(path: Path, available: list[str]) -> tuple[ort.InferenceSession, str]:
+    global _cuda_works
+    if CUDA not in available or _cuda_works is False:
+        return _open(path, [CPU]), CPU
+    ort.set_default_logger_severity(_QUIET_SEVERITY)  # library load errors go to this logger
+    try:
+        session = _open(path, [CUDA, CPU], severity=_QUIET_SEVERITY)
+    finally:
+        ort.set_default_logger_severity(_DEFAULT_SEVERITY)
+    used = session.get_providers()[0]
+    _cuda_works = used == CUDA
+    return session, used  # on fallback this is already a working CPU session
+
+
+def _requested(provider: str | None) -> str | None:
+    value = provider if provider is not None else os.environ.get(PROVIDER_ENV, "")
+    value = value.strip().lower()
+    if not value:
+        return None
+    if value not in _CHOICES:
+        source = f"{PROVIDER_ENV}={value}" if provider is None else f"provider={value!r}"
+        raise GenkitError(f"{source} is not a device genkit knows; expected cpu or cuda.")
+    return value
+
+
+def _open(path: Path, providers: list[str], severity: int | None = None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    if severity is not None:
+        options.log_severity_level = severity
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except _LOAD_ERRORS as exc:
+        raise GenkitError(f"onnxruntime could not load {path}: {exc}") from None

@@ -1,0 +1,213 @@
+"""Sample, decode, encode and reconstruct with an export's ONNX networks — no TensorFlow.
+
+A latent-variable export (autoencoder, VAE, CVAE, GAN generator) samples in two steps:
+draw `z` from the manifest's prior, then run the sampling network (the decoder or
+generator) on `z` and, for conditional models, the class labels. Everything the sampler
+needs is in `manifest.json` (see `genkit.runtime.manifest`).
+
+Example:
+    sampler = Sampler("exports/cvae_mnist")
+    x, y = sampler.sample(16, labels=3, seed=0)      # x: (16, 28, 28, 1) float32 in [0, 1]
+    z = sampler.encode(x, y)
+    print(sampler.provider)                          # "CPUExecutionProvider"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genkit.errors import GenkitError
+from genkit.runtime.manifest import load_manifest
+from genkit.runtime.providers import make_session
+
+__all__ = ["Sampler"]
+
+
+class Sampler:
+    """The networks of one export, opened with onnxruntime.
+
+    Args:
+        export_dir: the folder holding `manifest.json` and the `.onnx` files.
+        provider: "cpu" or "cuda" to force a device (default: see `make_session`).
+
+    Raises GenkitError when the folder, its manifest or a listed ONNX file is missing.
+    An export whose family cannot sample (manifest `sampling: null`) still opens, for
+    `encode`; `sample`/`decode` then raise a GenkitError saying so.
+    """
+
+    def __init__(self, export_dir: str | Path, *, provider: str | None = None):
+        self.export_dir = Path(export_dir)
+        self.manifest = load_manifest(self.export_dir)
+        m = self.manifest
+        self.name: str = m["name"]
+        self.family: str = m["family"]
+        self.image_shape = tuple(m["data"]["shape"])
+        self.value_range = tuple(float(v) for v in m["data"]["range"])
+        self.num_classes: int | None = m["data"].get("num_classes")
+        self.latent_dim: int | None = m.get("latent_dim")
+        self.is_diffusion = m.get("diffusion") is not None
+        self._sampling = m.get("sampling")
+        self._encoding = m.get("encoding")
+        self._prior = _Prior.from_manifest(m) if self._sampling and not self.is_diffusion else None
+
+        # Open every network the manifest uses now, so a missing file fails here.
+        self._sessions = {}
+        self.provider: str | None = None
+        for section in (self._sampling, self._encoding):
+            if section and section["network"] not in self._sessions:
+                self._sessions[section["network"]] = self._open(section["network"], provider)
+
+    @property
+    def conditional(self) -> bool:
+        """True when the sampling network takes class labels."""
+        return bool(self._sampling and self._sampling.get("label_input"))
+
+    # ------------------------------------------------------------------ sampling side
+    def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 256):
+        """Draw `n` samples; returns `(x, y)`.
+
+        `x` is float32 `(n, H, W, C)` clipped to the data range. For conditional models `y`
+        is int32 `(n,)`: `labels=None` cycles 0..K-1, an int gives every sample that class,
+        an array gives one label per sample. For unconditional models `y` is None.
+        The same `seed` gives the same samples whatever `batch_size` is.
+        """
+        self._require_sampling()
+        n = _positive_int(n, "n")
+        y = self._labels(n, labels)
+        z = self._prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim)
+        return self.decode(z, y, batch_size=batch_size), y
+
+    def decode(self, z, y=None, *, batch_size: int = 256) -> np.ndarray:
+        """Run the sampling network on latents `z` `(N, latent_dim)` (and labels `y`)."""
+        spec = self._require_sampling()
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise GenkitError(f"{self.name}: z must have shape (N, {self.latent_dim}); got {z.shape}.")
+        feeds = {spec["latent_input"]: z}
+        if self.conditional:
+            if y is None:
+                raise GenkitError(f"{self.name} is conditional: pass one label per latent.")
+            feeds[spec["label_input"]] = self._check_labels(y, len(z))
+        elif y is not None:
+            raise GenkitError(f"{self.name} is unconditional; it takes no labels.")
+        x = self._run(spec["network"], feeds, [spec["output"]], batch_size)[0]
+        return np.clip(x, *self.value_range, out=x)
+
+    # ------------------------------------------------------------------ encoding side
+    def encode(self, x, y=None, *, batch_size: int = 256) -> np.ndarray:
+        """Latent codes of images `x` `(N, H, W, C)`: the encoder's first output (z_mean or z)."""
+        spec = self._encoding
+        if spec is None:
+            raise GenkitError(f"{self.name} ({self.family}) was exported without an encoder; it cannot encode.")
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.image_shape:
+            raise GenkitError(
+                f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}."
+            )
+        feeds = {spec["image_input"]: x}
+        if spec.get("label_input"):
+            if y is None:
+                raise GenkitError(f"{self.name}'s encoder is conditional: pass one label per image.")
+            feeds[spec["label_input"]] = self._check_labels(y, len(x))
+        return self._run(spec["network"], feeds, spec["outputs"][:1], batch_size)[0]
+
+    def reconstruct(self, x, y=None, *, batch_size: int = 256) -> np.ndarray:
+        """Decode the encoding of `x`: the model's reconstruction, in the data range."""
+        return self.decode(self.encode(x, y, batch_size=batch_size), y, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ helpers
+    def _open(self, network: str, provider: str | None):
+        entry = self.manifest["networks"][network]
+        path = self.export_dir / entry["file"]
+        if not path.is_file():
+            raise GenkitError(
+                f"Export {self.export_dir} is incomplete: {entry['file']} (network '{network}') "
+                "is listed in manifest.json but missing. Re-run `genkit export`."
+            )
+        session, used = make_session(path, provider=provider)
+        self.provider = self.provider or used
+        dtypes = {io["name"]: np.dtype(io["dtype"]) for io in entry["inputs"]}
+        return session, dtypes
+
+    def _require_sampling(self) -> dict:
+        if self._sampling is None:
+            raise GenkitError(
+                f"{self.name} is a '{self.family}' export that cannot sample "
+                "(its manifest has sampling: null); use encode/reconstruct instead."
+            )
+        if self.is_diffusion:
+            raise GenkitError(
+                f"{self.name} is a diffusion export; this genkit runtime samples latent-variable "
+                "exports only (autoencoders, VAEs, GANs). Update genkit to sample it."
+            )
+        return self._sampling
+
+    def _labels(self, n: int, labels) -> np.ndarray | None:
+        if not self.conditional:
+            if labels is not None:
+                raise GenkitError(f"{self.name} is unconditional; labels (--label) apply to conditional exports.")
+            return None
+        if labels is None:
+            return np.arange(n, dtype=np.int32) % self.num_classes
+        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+            return self._check_labels(np.full(n, labels), n)
+        return self._check_labels(labels, n)
+
+    def _check_labels(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise GenkitError(f"{self.name}: labels must be {n} integers, shape ({n},); got {y.dtype} {y.shape}.")
+        bad = y[(y < 0) | (y >= self.num_classes)]
+        if bad.size:
+            raise GenkitError(
+                f"{self.name}: label {int(bad[0])} is outside [0, {self.num_classes}); "
+                f"this model has {self.num_classes} classes, 0..{self.num_classes - 1}."
+            )
+        return y.astype(np.int32)
+
+    def _run(self, network: str, feeds: dict, outputs: list[str], batch_size: int) -> list[np.ndarray]:
+        batch_size = _positive_int(batch_size, "batch_size")
+        session, dtypes = self._sessions[network]
+        feeds = {name: value.astype(dtypes[name], copy=False) for name, value in feeds.items()}
+        total = len(next(iter(feeds.values())))
+        chunks = [
+            session.run(outputs, {name: value[i : i + batch_size] for name, value in feeds.items()})
+            for i in range(0, max(total, 1), batch_size)  # one (empty) run when total == 0
+        ]
+        return [np.concatenate([c[k] for c in chunks]) for k in range(len(outputs))]
+
+
+class _Prior:
+    """The latent prior: N(0, I), or N(mean, L L^T) fitted to a plain autoencoder's codes."""
+
+    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int):
+        self.mean, self.scale_tril, self.latent_dim = mean, scale_tril, latent_dim
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> _Prior:
+        d = manifest["latent_dim"]
+        prior = manifest["prior"]
+        if prior["kind"] == "standard_normal":
+            return cls(None, None, d)
+        mean = np.asarray(prior.get("mean"), dtype=np.float64)
+        tril = np.asarray(prior.get("scale_tril"), dtype=np.float64)
+        if mean.shape != (d,) or tril.shape != (d, d):
+            raise GenkitError(
+                f"{manifest['name']}: prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}); "
+                f"got {mean.shape} and {tril.shape}. Re-run `genkit export`."
+            )
+        return cls(mean, tril, d)
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        eps = rng.standard_normal((n, self.latent_dim))  # float64: one stream for both kinds
+        if self.mean is None:
+            return eps.astype(np.float32)
+        return (self.mean + eps @ self.scale_tril.T).astype(np.float32)  # z = mu + L eps
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise GenkitError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
