@@ -8,7 +8,6 @@ and exits with code 2; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,9 +17,16 @@ from genkit.errors import GenkitError, SpecError
 __all__ = ["main"]
 
 
+_DEBUG = False
+
+
 def _quiet_tensorflow():
-    # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries genkit's own output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN, CUDA probe) buries genkit's
+    # own output; --debug shows it.
+    if not _DEBUG:
+        from genkit.quiet_tf import quiet_tensorflow_import
+
+        quiet_tensorflow_import()
 
 
 def _load(args):
@@ -192,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    global _DEBUG
     args = build_parser().parse_args(argv)
+    _DEBUG = args.debug
     try:
         args.func(args)
     except GenkitError as err:

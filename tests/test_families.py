@@ -89,7 +89,7 @@ def test_vae_kl_warmup_ramps_linearly_per_step():
     model = prep.model
     model.configure_schedule(10)  # 10 steps per epoch: full weight after 20 steps
     batch = batches(prep, 1)[0]
-    weights = [float(model.train_step(batch)["kl_weight"]) for _ in range(1)]
+    weights = [float(model.train_step(batch)["kl_weight"])]
     model.optimizer.iterations.assign(10)
     assert float(model.current_kl_weight()) == pytest.approx(2.0)
     model.optimizer.iterations.assign(25)

@@ -124,3 +124,10 @@ def test_relative_data_path_is_relative_to_the_spec_file(tmp_path):
 def test_option_of_another_data_source_is_an_error(tmp_path):
     (problem,) = problems_of(write(tmp_path, MINIMAL + "data: {source: mnist, x_key: images}\n"))
     assert problem.path == ("data", "x_key") and "npz" in problem.message
+
+
+def test_metrics_must_apply_to_the_family(tmp_path):
+    text = MINIMAL.replace("family: vae", "family: autoencoder").replace("  latent_dim: 4\n", "")
+    text += "evaluate: {metrics: [reconstruction, elbo, class_accuracy]}\n"
+    messages = " ".join(p.message for p in problems_of(write(tmp_path, text)))
+    assert "'elbo' needs a VAE family" in messages and "not conditional" in messages

@@ -28,6 +28,7 @@ def tiny_spec(family: str, **overrides) -> dict:
     }
     if family in ("vae", "cvae"):
         spec["model"]["latent_dim"] = 4
+        spec["evaluate"]["metrics"] = ["reconstruction", "elbo"] + (["class_accuracy"] if family == "cvae" else [])
     if family == "cvae":
         spec["model"]["condition"] = {"num_classes": 10}
     for key, value in overrides.items():

@@ -32,7 +32,7 @@ __all__ = ["VAE"]
 @register_family("vae")
 class VAE(GenerativeModel):
     conditional = False
-    loss_names = ("loss", "reconstruction", "kl", "neg_elbo", "kl_weight")
+    loss_names = ("loss", "reconstruction", "kl", "neg_elbo")
 
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(spec, data_shape, num_classes, **kwargs)
@@ -129,16 +129,14 @@ class VAE(GenerativeModel):
             loss = reconstruction + kl_weight * kl
         grads = tape.gradient(self.optimizer.scale_loss(loss), self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self.record(
-            {"loss": loss, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl, "kl_weight": kl_weight}
-        )
+        logs = self.record({"loss": loss, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl})
+        return {**logs, "kl_weight": kl_weight}  # the ramp's current value, not an average
 
     def test_step(self, data):
         x, y = self.unpack(data)
         reconstruction, kl = self.compute_terms(x, y, training=False)
-        weight = tf.constant(self.kl_target, tf.float32)
         return self.record(
-            {"loss": reconstruction + weight * kl, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl, "kl_weight": weight}
+            {"loss": reconstruction + self.kl_target * kl, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl}
         )
 
     def call(self, inputs, training=False):

@@ -95,6 +95,18 @@ def check_data_options_apply_to_source(spec):
     return problems
 
 
+def check_metrics_apply_to_family(spec):
+    family = spec.model.family
+    problems = []
+    if "elbo" in spec.evaluate.metrics and family not in ("vae", "cvae"):
+        problems.append(Problem(("evaluate", "metrics"), f"'elbo' needs a VAE family, not {family!r}.", "Remove 'elbo'."))
+    if "class_accuracy" in spec.evaluate.metrics and family != "cvae":
+        problems.append(
+            Problem(("evaluate", "metrics"), f"'class_accuracy' scores class-conditional samples; {family!r} is not conditional.", "Remove it.")
+        )
+    return problems
+
+
 RULES = [
     check_data_options_apply_to_source,
     check_family_networks_present,
@@ -102,6 +114,7 @@ RULES = [
     check_conditional_has_labels,
     check_bce_needs_unit_range,
     check_export_networks_exist,
+    check_metrics_apply_to_family,
 ]
 
 

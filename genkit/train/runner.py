@@ -127,6 +127,7 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
             initial_epoch=initial_epoch,
             steps_per_epoch=prep.steps_per_epoch if spec.train.steps_per_epoch else None,
             callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles with the spec seed
             verbose=1 if sys.stdout.isatty() else 2,
         )
     if any(not np.all(np.isfinite(np.asarray(v))) for v in model.trainable_variables):
