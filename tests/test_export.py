@@ -16,20 +16,10 @@ import genkit
 from genkit.errors import GenkitError
 from genkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from genkit.export import export_networks
+from genkit.nets import LabelEmbedding
 
 LATENT, CLASSES, SHAPE = 4, 3, (8, 8, 1)
 RANGES = {"decoder": {"y": (0, CLASSES)}, "encoder": {"y": (0, CLASSES)}}
-
-
-class OneHot(keras.layers.Layer):
-    """Integer labels (B,) -> one-hot (B, num_classes)."""
-
-    def __init__(self, num_classes, **kwargs):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
-
-    def call(self, y):
-        return keras.ops.one_hot(y, self.num_classes)
 
 
 class EagerOnlyShift(keras.layers.Layer):
@@ -42,7 +32,7 @@ class EagerOnlyShift(keras.layers.Layer):
 def make_decoder(broken=False):
     z = keras.Input((LATENT,), name="z")
     y = keras.Input((), dtype="int32", name="y")
-    h = keras.layers.Concatenate()([z, OneHot(CLASSES)(y)])
+    h = keras.layers.Concatenate()([z, LabelEmbedding(CLASSES)(y)])
     h = keras.layers.Dense(64, activation="relu")(h)
     h = keras.layers.Reshape(SHAPE)(h)
     if broken:
@@ -55,7 +45,7 @@ def make_decoder(broken=False):
 def make_encoder(head_names=("z_mean", "z_log_var")):
     x = keras.Input(SHAPE, name="x")
     y = keras.Input((), dtype="int32", name="y")
-    h = keras.layers.Concatenate()([keras.layers.Flatten()(x), OneHot(CLASSES)(y)])
+    h = keras.layers.Concatenate()([keras.layers.Flatten()(x), LabelEmbedding(CLASSES)(y)])
     h = keras.layers.Dense(16, activation="relu")(h)
     heads = [keras.layers.Dense(LATENT, name=name)(h) for name in head_names]
     return keras.Model([x, y], heads, name="encoder")

@@ -25,24 +25,18 @@ PRIOR_TRIL = [[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 2.0, 0], [0, 0, 0, 0.1]]
 def _cvae_networks():
     import keras
 
-    class OneHot(keras.layers.Layer):
-        def __init__(self, num_classes, **kwargs):
-            super().__init__(**kwargs)
-            self.num_classes = num_classes
-
-        def call(self, y):
-            return keras.ops.one_hot(y, self.num_classes)
+    from genkit.nets import LabelEmbedding
 
     z = keras.Input((LATENT,), name="z")
     y = keras.Input((), dtype="int32", name="y")
-    h = keras.layers.Dense(64)(keras.layers.Concatenate()([z, OneHot(CLASSES)(y)]))
+    h = keras.layers.Dense(64)(keras.layers.Concatenate()([z, LabelEmbedding(CLASSES)(y)]))
     # Linear then scaled: values leave [0, 1], so clipping to the data range is visible.
     x = keras.layers.Rescaling(3.0, name="x")(keras.layers.Reshape(SHAPE)(h))
     decoder = keras.Model([z, y], x)
 
     xi = keras.Input(SHAPE, name="x")
     yi = keras.Input((), dtype="int32", name="y")
-    h = keras.layers.Concatenate()([keras.layers.Flatten()(xi), OneHot(CLASSES)(yi)])
+    h = keras.layers.Concatenate()([keras.layers.Flatten()(xi), LabelEmbedding(CLASSES)(yi)])
     encoder = keras.Model([xi, yi], [keras.layers.Dense(LATENT, name=n)(h) for n in ("z_mean", "z_log_var")])
     return decoder, encoder
 
