@@ -63,6 +63,11 @@ def _open_target(target: str, overrides):
     from genkit.train.run_folder import find_latest_run
 
     if _is_run_dir(target):
+        if overrides:
+            raise GenkitError(
+                f"--set does not apply to a run folder ({target}): a run is evaluated and exported with the "
+                "spec it was trained with. Give the spec file instead to use its newest run."
+            )
         return open_run(target)
     from genkit.spec import load_spec
 
@@ -153,6 +158,25 @@ def cmd_run(args):
     print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
 
 
+def cmd_layers(args):
+    import inspect
+
+    _quiet_tensorflow()
+    import keras
+
+    from genkit.nets import get_layer_class, list_blocks, list_layers
+
+    blocks = set(list_blocks())
+    for name in list_layers():
+        if args.blocks and name not in blocks:
+            continue
+        # Only the layer's own arguments; every layer also takes name, dtype, trainable, ...
+        base = set(inspect.signature(keras.layers.Layer.__init__).parameters)
+        params = [p for p in inspect.signature(get_layer_class(name).__init__).parameters if p not in base]
+        origin = "genkit" if name in blocks else "keras"
+        print(f"{name:<32} {origin:<7} {', '.join(params)}")
+
+
 def cmd_sample(args):
     from genkit.runtime import sample_main
 
@@ -186,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "export":
             p.add_argument("--out", help="export folder (default: exports/<name>)")
         p.set_defaults(func=func)
+    p = sub.add_parser("layers", help="list the layer names a spec may use, with their arguments")
+    p.add_argument("--blocks", action="store_true", help="only genkit's own blocks")
+    p.set_defaults(func=cmd_layers)
     p = sub.add_parser("sample", help="draw samples from an export with onnxruntime only")
     p.add_argument("export_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples")

@@ -102,3 +102,36 @@ def test_cvae_decoder_output_depends_on_the_label():
     a = prep.model.sample(4, labels=1, seed=0)
     b = prep.model.sample(4, labels=7, seed=0)
     assert a.shape == (4, 28, 28, 1) and np.abs(a - b).max() > 1e-4
+
+
+def test_mixed_precision_trains_and_exports_float32_networks(tmp_path):
+    import keras
+
+    from genkit.export.from_run import export_run
+
+    try:
+        prep = prepare(validate_dict(tiny_spec("vae", **{"train.precision": "mixed_float16"})), quiet=True)
+        logs = [prep.model.train_step(b) for b in batches(prep, 3)]
+        assert all(np.isfinite(float(log["loss"])) for log in logs)
+        assert prep.model.decoder.layers[-1].compute_dtype == "float16"
+        manifest = export_run(prep, tmp_path / "export")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(n["parity_max_abs_diff"] <= 1e-4 for n in manifest["networks"].values())
+    assert manifest["networks"]["decoder"]["outputs"][0]["dtype"] == "float32"
+
+
+def test_autoencoder_preview_keeps_whole_rows_and_accepts_labelled_batches():
+    prep = prepare(validate_dict(tiny_spec("autoencoder")), quiet=True)
+    x = prep.data.x_train[:26]
+    images, cols, labels = prep.model.preview(x)
+    assert cols == 8 and len(images) == 2 * 24 and len(labels) == 6
+    y = np.zeros(4, "int32")
+    assert prep.model((x[:4], y)).shape == (4, 28, 28, 1)
+
+
+def test_autoencoder_latent_dim_must_match_the_encoder_output():
+    from genkit.errors import SpecError
+
+    with pytest.raises(SpecError, match="encoder's output has 8 values"):
+        prepare(validate_dict(tiny_spec("autoencoder", **{"model.latent_dim": 32})), quiet=True)

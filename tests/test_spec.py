@@ -131,3 +131,19 @@ def test_metrics_must_apply_to_the_family(tmp_path):
     text += "evaluate: {metrics: [reconstruction, elbo, class_accuracy]}\n"
     messages = " ".join(p.message for p in problems_of(write(tmp_path, text)))
     assert "'elbo' needs a VAE family" in messages and "not conditional" in messages
+
+
+def test_section_given_as_a_scalar_is_a_located_error(tmp_path):
+    (problem,) = problems_of(write(tmp_path, "name: x\nmodel: vae\n"))
+    assert problem.path == ("model",) and "expected a mapping" in problem.message and problem.where.endswith(":2")
+
+
+def test_set_inside_a_value_is_an_error(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    (problem,) = problems_of(path, ["name.x=1"])
+    assert "is a value, not a section" in problem.message
+
+
+def test_elbo_needs_the_bernoulli_decoder(tmp_path):
+    text = MINIMAL + "loss: {reconstruction: mse}\nevaluate: {metrics: [elbo]}\ndata: {range: [0, 1]}\n"
+    assert any("'elbo' is reported for the Bernoulli decoder" in p.message for p in problems_of(write(tmp_path, text)))

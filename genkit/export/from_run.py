@@ -14,9 +14,27 @@ def default_export_dir(spec) -> Path:
     return Path(spec.export.dir) if spec.export.dir else Path("exports") / spec.name
 
 
+def _float32_copy(prep):
+    """The trained model, or a float32 twin of a mixed-precision one (ONNX files stay float32)."""
+    if prep.spec.train.precision == "float32":
+        return prep.model
+    import keras
+
+    from genkit.families import build_family
+
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = build_family(prep.spec, prep.data.shape, prep.data.num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(prep.spec.train.precision)
+    for target, source in zip(twin.networks().values(), prep.model.networks().values()):
+        target.set_weights(source.get_weights())
+    return twin
+
+
 def export_run(prep, out_dir=None) -> dict:
     """Export the networks `export.onnx.networks` names (default: all the family offers)."""
-    spec, data, model = prep.spec, prep.data, prep.model
+    spec, data, model = prep.spec, prep.data, _float32_copy(prep)
     offered, facts = model.export_plan(data.x_train, data.y_train)
     chosen = spec.export.onnx.networks or list(offered)
     unknown = [n for n in chosen if n not in offered]

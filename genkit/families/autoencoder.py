@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from genkit.errors import Problem, SpecError
 from genkit.families.base import (
     GenerativeModel,
     check_output_shape,
@@ -48,6 +49,17 @@ class Autoencoder(GenerativeModel):
         check_output_shape(self.decoder, "decoder", data_shape)
         self.trunks = {"encoder": self.encoder, "decoder": self.decoder}
         self.latent_dim = int(np.prod(self.code_shape))
+        if spec.model.latent_dim is not None and spec.model.latent_dim != self.latent_dim:
+            raise SpecError(
+                [
+                    Problem(
+                        ("model", "latent_dim"),
+                        f"is {spec.model.latent_dim} but the encoder's output has {self.latent_dim} values "
+                        f"(shape {list(self.code_shape)}).",
+                        "Make them agree, or remove latent_dim (an autoencoder's code is its encoder's output).",
+                    )
+                ]
+            )
 
     # -- the objective ---------------------------------------------------------------
     def corrupt(self, x, training):
@@ -75,7 +87,8 @@ class Autoencoder(GenerativeModel):
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
             loss = tf.add_n(list(terms.values()))
-        grads = tape.gradient(self.optimizer.scale_loss(loss), self.trainable_variables)
+            scaled = self.scaled_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return self.record({"loss": loss, **terms})
 
@@ -85,6 +98,7 @@ class Autoencoder(GenerativeModel):
         return self.record({"loss": tf.add_n(list(terms.values())), **terms})
 
     def call(self, x, training=False):
+        x, _ = self.unpack(x)
         return self.decoder(self.encoder(x, training=training), training=training)
 
     # -- what the trainer, exporter and inspector ask -------------------------------
@@ -93,9 +107,10 @@ class Autoencoder(GenerativeModel):
 
     def preview(self, x_fixed, y_fixed=None):
         """Originals and their reconstructions in alternating rows."""
+        cols = min(len(x_fixed), 8)
+        x_fixed = x_fixed[: len(x_fixed) // cols * cols]  # whole rows only
         x_hat = self.decoder.predict(self.encoder.predict(x_fixed, verbose=0), verbose=0)
         n = len(x_fixed)
-        cols = min(n, 8)
         rows = []
         for start in range(0, n, cols):
             rows += [x_fixed[start : start + cols], x_hat[start : start + cols]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from genkit.errors import Problem, SpecError, did_you_mean
 
@@ -106,6 +107,12 @@ class GenerativeModel(keras.Model):
         for tracker in self.trackers:
             tracker.update_state(values[tracker.name])
         return {t.name: t.result() for t in self.trackers}
+
+    def scaled_loss(self, loss):
+        """The loss to differentiate: divided over replicas (Keras sums their gradients) and
+        multiplied by the loss scale under mixed precision. Call it inside the tape."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
 
     @staticmethod
     def unpack(data):

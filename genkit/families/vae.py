@@ -72,7 +72,9 @@ class VAE(GenerativeModel):
             inputs.append(y)
             # The label enters at the input: tiled over the image as extra channels.
             h = ConcatCondition(name="x_with_label")([x, self._label_vector(y, "encoder_label")])
-        trunk = build_network("encoder", trunk_spec(spec, "encoder", self.data_shape), input_shape=tuple(h.shape[1:]))
+        trunk = build_network(
+            "encoder", trunk_spec(spec, "encoder", self.data_shape), input_shape=tuple(h.shape[1:]), input_name="x"
+        )
         self.trunks["encoder"] = trunk
         features = trunk(h)
         if len(features.shape) > 2:
@@ -88,7 +90,7 @@ class VAE(GenerativeModel):
             y = keras.Input((), dtype="int32", name="y")
             inputs.append(y)
             h = keras.layers.Concatenate(name="z_with_label")([z, self._label_vector(y, "decoder_label")])
-        trunk = build_network("decoder", trunk_spec(spec, "decoder"), input_shape=tuple(h.shape[1:]))
+        trunk = build_network("decoder", trunk_spec(spec, "decoder"), input_shape=tuple(h.shape[1:]), input_name="z")
         self.trunks["decoder"] = trunk
         return keras.Model(inputs if self.conditional else z, trunk(h), name="decoder")
 
@@ -127,7 +129,8 @@ class VAE(GenerativeModel):
         with tf.GradientTape() as tape:
             reconstruction, kl = self.compute_terms(x, y, training=True)
             loss = reconstruction + kl_weight * kl
-        grads = tape.gradient(self.optimizer.scale_loss(loss), self.trainable_variables)
+            scaled = self.scaled_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         logs = self.record({"loss": loss, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl})
         return {**logs, "kl_weight": kl_weight}  # the ramp's current value, not an average

@@ -19,7 +19,7 @@ __all__ = ["LayerNamer", "call_layer", "describe_shape", "keras_message", "make_
 
 # Keyword arguments Keras accepts on every layer but that would fight the builder, which
 # makes the inputs itself from the network's `input`/`inputs`.
-_INPUT_KEYWORDS = ("input_shape", "input_dim", "batch_input_shape", "batch_size")
+_INPUT_KEYWORDS = ("input_shape", "batch_input_shape", "batch_size")  # not input_dim: Embedding needs it
 
 
 def make_layer(layer_name, kwargs, path, name, *, name_path=None):

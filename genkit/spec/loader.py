@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from genkit.errors import Problem, SpecError, did_you_mean
+from genkit.errors import Problem, SpecError, did_you_mean, dotted_path
 from genkit.spec import rules
 from genkit.spec.schema import FAMILIES, SpecBase, spec_class
 
@@ -166,10 +166,14 @@ def _apply_override(data: dict, path: tuple, value, lines: dict, text: str) -> N
                 raise SpecError([Problem(path[: i + 1], f"--set {text}: no list item {part}.", "", "--set")])
             node = node[part]
             continue
+        if not isinstance(node, dict):
+            raise SpecError([Problem(path[:i], f"--set {text}: {dotted_path(path[:i])} is a value, not a section.", "", "--set")])
         if part not in node or node[part] is None:
             node[part] = [] if isinstance(nxt, int) else {}
         node = node[part]
     last = path[-1]
+    if not isinstance(node, (dict, list)):
+        raise SpecError([Problem(path[:-1], f"--set {text}: {dotted_path(path[:-1])} is a value, not a section.", "", "--set")])
     if isinstance(node, list):
         if not isinstance(last, int) or last >= len(node):
             raise SpecError([Problem(path, f"--set {text}: no list item {last}.", "", "--set")])
@@ -244,6 +248,13 @@ def validate_dict(data: dict, source: SourceMap | None = None, default_name: str
     source = source or SourceMap()
     data = dict(data)
     data.setdefault("name", default_name)
+    for key, section in data.items():
+        if key in SpecBase.model_fields and isinstance(SpecBase.model_fields[key].annotation, type) and issubclass(
+            SpecBase.model_fields[key].annotation, BaseModel
+        ) and not isinstance(section, dict):
+            raise SpecError(
+                [Problem((key,), f"got {section!r}; expected a mapping of {key} options.", _field_doc(SpecBase, (key,)))]
+            ).located(source)
     family = (data.get("model") or {}).get("family") if isinstance(data.get("model"), dict) else None
     if family not in FAMILIES:
         # Validate against any family so the other sections' problems are reported too.

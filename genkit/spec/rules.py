@@ -100,6 +100,15 @@ def check_metrics_apply_to_family(spec):
     problems = []
     if "elbo" in spec.evaluate.metrics and family not in ("vae", "cvae"):
         problems.append(Problem(("evaluate", "metrics"), f"'elbo' needs a VAE family, not {family!r}.", "Remove 'elbo'."))
+    if "elbo" in spec.evaluate.metrics and getattr(spec.loss, "reconstruction", None) == "mse":
+        problems.append(
+            Problem(
+                ("evaluate", "metrics"),
+                "'elbo' is reported for the Bernoulli decoder (reconstruction: bce); with mse the summed "
+                "squared error is not a log-likelihood in nats.",
+                "Remove 'elbo', or use reconstruction: bce.",
+            )
+        )
     if "class_accuracy" in spec.evaluate.metrics and family != "cvae":
         problems.append(
             Problem(("evaluate", "metrics"), f"'class_accuracy' scores class-conditional samples; {family!r} is not conditional.", "Remove it.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from genkit.runtime.images import save_grid
 from genkit.train.checkpoint import save_checkpoint
@@ -44,6 +45,8 @@ class CheckpointEvery(keras.callbacks.Callback):
         self.extra = extra
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training and not all(np.isfinite(np.asarray(v)).all() for v in self.model.weights):
+            return  # diverged (TerminateOnNaN): keep the last good checkpoints
         done = epoch + 1
         if done == self.last_epoch or (self.every and done % self.every == 0):
             save_checkpoint(self.model, self.folder, done, self.extra)

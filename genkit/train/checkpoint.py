@@ -45,5 +45,6 @@ def restore_checkpoint(model, checkpoint: Path) -> dict:
 
 def load_with_optimizer(model, weights: Path) -> None:
     """Keras restores optimizer variables only into a built optimizer: build it first."""
-    model.optimizer.build(model.trainable_variables)
-    model.load_weights(weights)
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(weights)

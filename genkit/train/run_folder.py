@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from genkit import __version__
+from genkit.atomic import atomic_write_text
 from genkit.errors import GenkitError
 
 __all__ = ["find_latest_run", "new_run_dir", "spec_hash", "write_run_record"]
@@ -49,8 +50,9 @@ def write_run_record(run_dir: Path, spec, data_origin: str) -> None:
     import tensorflow as tf
 
     resolved = spec.model_dump(mode="json")
-    (run_dir / SPEC_FILE).write_text(
-        "# Resolved spec written by genkit: every default filled in.\n" + yaml.safe_dump(resolved, sort_keys=False)
+    atomic_write_text(
+        run_dir / SPEC_FILE,
+        "# Resolved spec written by genkit: every default filled in.\n" + yaml.safe_dump(resolved, sort_keys=False),
     )
     record = {
         "genkit": __version__,
@@ -62,7 +64,7 @@ def write_run_record(run_dir: Path, spec, data_origin: str) -> None:
         "data": data_origin,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+    atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2))
 
 
 def read_run_spec(run_dir: Path) -> dict:

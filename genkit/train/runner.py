@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,13 +136,23 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
             "training diverged: the weights hold NaN or Inf. Lower train.optimizer.learning_rate, "
             "or set train.optimizer.clipnorm."
         )
-    model.save_weights(run_dir / FINAL_WEIGHTS)
+    # Written under temporary names then renamed: a crash never leaves half a file behind.
+    _save_atomically(model.save_weights, run_dir / FINAL_WEIGHTS)
+    (run_dir / "networks").mkdir(exist_ok=True)
     for role, net in model.networks().items():
-        (run_dir / "networks").mkdir(exist_ok=True)
-        net.save(run_dir / "networks" / f"{role}.keras")
+        _save_atomically(net.save, run_dir / "networks" / f"{role}.keras")
     if (run_dir / "history.csv").exists():
         plot_history(run_dir / "history.csv", run_dir / "loss_curve.png")
     return prep
+
+
+def _save_atomically(save, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp{''.join(path.suffixes)}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def open_run(run_dir) -> Prepared:
