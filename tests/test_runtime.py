@@ -275,3 +275,16 @@ def test_provider_choice_is_read_from_the_environment(exports, monkeypatch):
     monkeypatch.setenv("GENKIT_PROVIDER", "gpu")
     with pytest.raises(GenkitError, match=r"GENKIT_PROVIDER=gpu is not a device genkit knows; expected cpu or cuda"):
         make_session(onnx_file)
+
+
+def test_hand_edited_manifest_without_network_files_is_a_clear_error(tmp_path, exports):
+    import json
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(exports / "cvae", broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    del next(iter(manifest["networks"].values()))["file"]
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(GenkitError, match="lacks file"):
+        Sampler(broken)

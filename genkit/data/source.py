@@ -75,7 +75,7 @@ def existing_path(path: Optional[str], source: str, kind: str) -> Path:
     if not found.exists():
         raise GenkitError(
             f"data.path: {path!r} does not exist. Give the path of {what} "
-            f"(a relative path is read from the current folder, {Path.cwd()})."
+            "(a relative data.path in a spec file is read from that file's folder)."
         )
     if (kind == "file") != found.is_file():
         raise GenkitError(f"data.path: {path!r} is not {what}.")

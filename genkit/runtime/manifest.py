@@ -71,6 +71,10 @@ def load_manifest(export_dir: str | Path) -> dict:
     for key in ("shape", "range"):
         if key not in manifest["data"]:
             raise GenkitError(f"{path}: missing 'data.{key}'; re-run `genkit export`.")
+    for name, entry in manifest["networks"].items():
+        missing = [key for key in ("file", "inputs", "outputs") if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise GenkitError(f"{path}: networks.{name} lacks {', '.join(missing)}; re-run `genkit export`.")
     problems = check_references(manifest)
     if problems:
         raise GenkitError(f"{path}: " + " ".join(problems))

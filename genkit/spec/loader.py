@@ -39,7 +39,6 @@ class SourceMap:
 class LoadedSpec:
     spec: SpecBase
     source: SourceMap
-    raw: dict  # the merged mapping the spec was validated from (written to runs as resolved spec)
     path: Path
 
 
@@ -291,4 +290,4 @@ def load_spec(path, overrides=()) -> LoadedSpec:
         _apply_override(data, key, value, lines, text)
     source = SourceMap(lines)
     spec = validate_dict(data, source, default_name=path.stem)
-    return LoadedSpec(spec=spec, source=source, raw=data, path=path)
+    return LoadedSpec(spec=spec, source=source, path=path)

@@ -41,7 +41,7 @@ DATA_SOURCES = ("mnist", "fashion_mnist", "cifar10", "npz", "folder")
 
 
 class DataSpec(Section):
-    source: Literal["mnist", "fashion_mnist", "cifar10", "npz", "folder"] = Field(
+    source: Literal[DATA_SOURCES] = Field(
         "mnist", description="Where images come from: a keras.datasets name, an .npz file or an image folder."
     )
     path: Optional[str] = Field(
@@ -125,7 +125,7 @@ FAMILY_NETWORKS = {name: ("encoder", "decoder") for name in FAMILIES}
 
 
 class ModelSpec(Section):
-    family: Literal["autoencoder", "sparse_ae", "denoising_ae", "contractive_ae", "vae", "cvae"] = Field(
+    family: Literal[FAMILIES] = Field(
         ..., description="Which generative model to build and how it trains."
     )
     latent_dim: Optional[int] = Field(
@@ -239,7 +239,7 @@ class EvaluateSpec(Section):
 
 class OnnxSpec(Section):
     networks: Optional[list[str]] = Field(
-        None, description="Networks to export; default: the family's generator side (decoder)."
+        None, description="Networks to export; default: every network the family offers (encoder and decoder here)."
     )
     opset: int = Field(17, ge=13, le=18, description="ONNX opset (tf2onnx 1.17 converts 13-18).")
     tolerance: float = Field(1.0e-4, gt=0.0, description="Largest ONNX-vs-Keras difference accepted.")

@@ -20,9 +20,11 @@ SPEC_FILE = "spec.yaml"
 
 
 def spec_hash(spec) -> str:
-    """Hash of the resolved spec, minus what may change on resume (the epoch count)."""
+    """Hash of the resolved spec, minus what may change on resume: the epoch count, unless a
+    cosine schedule's length depends on it (the learning rate would jump on resume)."""
     data = spec.model_dump(mode="json")
-    data.get("train", {}).pop("epochs", None)
+    if spec.train.optimizer.schedule != "cosine":
+        data["train"].pop("epochs")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
