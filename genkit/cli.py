@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from genkit.errors import GenkitError, SpecError
+from genkit.errors import GenkitError, SpecError, did_you_mean
 
 __all__ = ["main"]
 
@@ -82,6 +82,11 @@ def _open_target(target: str, overrides):
 def cmd_validate(args):
     loaded = _load(args)
     prep = _prepare_for_build(loaded)
+    if args.print:
+        import yaml
+
+        print(yaml.safe_dump(loaded.spec.model_dump(mode="json"), sort_keys=False), end="")
+        return
     print(f"{args.spec}: valid {loaded.spec.model.family} spec '{loaded.spec.name}'")
     print(_network_summary(prep.model, verbose=False))
 
@@ -158,6 +163,31 @@ def cmd_run(args):
     print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
 
 
+def _check_choice(what, value, options):
+    if value not in options:
+        raise GenkitError(f"{what}: got {value!r}. {did_you_mean(value, options)}")
+
+
+def cmd_new(args):
+    from genkit.atomic import atomic_write_text
+    from genkit.spec.starter import starter_spec
+
+    from genkit.spec.schema import FAMILIES
+    from genkit.spec.starter import DATASET_SHAPES
+
+    _check_choice("family", args.family, FAMILIES)
+    _check_choice("--dataset", args.dataset, DATASET_SHAPES)
+    text = starter_spec(args.family, args.dataset)
+    if args.out is None:
+        print(text, end="")
+        return
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise GenkitError(f"{out} exists; choose another --out or add --force to overwrite it.")
+    atomic_write_text(out, text)
+    print(f"wrote {out}: genkit run {out}")
+
+
 def cmd_layers(args):
     import inspect
 
@@ -167,6 +197,14 @@ def cmd_layers(args):
     from genkit.nets import get_layer_class, list_blocks, list_layers
 
     blocks = set(list_blocks())
+    if args.family:
+        from genkit.spec.schema import FAMILIES, FAMILY_NETWORKS, LOSS_SCHEMAS
+
+        _check_choice("--family", args.family, FAMILIES)
+        print(f"{args.family}: networks {', '.join(FAMILY_NETWORKS[args.family])}")
+        for name, field in LOSS_SCHEMAS[args.family].model_fields.items():
+            print(f"  loss.{name:<24} default {field.default!r:<10} {field.description}")
+        print("layers (any of these, in any network):")
     for name in list_layers():
         if args.blocks and name not in blocks:
             continue
@@ -198,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
     p.add_argument("--out", help="export folder (default: exports/<name>)")
     p.set_defaults(func=cmd_run)
-    with_spec(sub.add_parser("validate", help="check a spec and build its networks")).set_defaults(func=cmd_validate)
+    p = with_spec(sub.add_parser("validate", help="check a spec and build its networks"))
+    p.add_argument("--print", action="store_true", help="print the fully resolved spec (every default filled in)")
+    p.set_defaults(func=cmd_validate)
     with_spec(sub.add_parser("inspect", help="show the built networks and parameter counts")).set_defaults(func=cmd_inspect)
     p = with_spec(sub.add_parser("train", help="train only (writes a run folder)"))
     p.add_argument("--resume", action="store_true", help="continue the newest run from its last checkpoint")
@@ -212,7 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
     p = sub.add_parser("layers", help="list the layer names a spec may use, with their arguments")
     p.add_argument("--blocks", action="store_true", help="only genkit's own blocks")
+    p.add_argument("--family", help="also list that family's networks and loss options")
     p.set_defaults(func=cmd_layers)
+    p = sub.add_parser("new", help="write a commented starter spec that runs as written")
+    p.add_argument("family", help="autoencoder, sparse_ae, denoising_ae, contractive_ae, vae or cvae")
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10")
+    p.add_argument("--out", help="file to write (default: print)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=cmd_new)
     p = sub.add_parser("sample", help="draw samples from an export with onnxruntime only")
     p.add_argument("export_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples")

@@ -147,3 +147,11 @@ def test_set_inside_a_value_is_an_error(tmp_path):
 def test_elbo_needs_the_bernoulli_decoder(tmp_path):
     text = MINIMAL + "loss: {reconstruction: mse}\nevaluate: {metrics: [elbo]}\ndata: {range: [0, 1]}\n"
     assert any("'elbo' is reported for the Bernoulli decoder" in p.message for p in problems_of(write(tmp_path, text)))
+
+
+def test_decoder_output_activation_must_match_the_data_range(tmp_path):
+    text = MINIMAL + "data: {range: [-1, 1]}\nloss: {reconstruction: mse}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.path == ("model", "networks", "decoder", "layers", 0, "Dense", "activation")
+    assert "sigmoid output lies in [0.0, 1.0]" in problem.message and "tanh" in problem.suggestion
+    assert problem.where.endswith("spec.yaml:12")

@@ -21,11 +21,10 @@ from genkit.families.base import (
     GenerativeModel,
     check_output_shape,
     fit_gaussian,
+    build_trunk,
     register_family,
-    trunk_spec,
 )
 from genkit.losses import reconstruction_loss
-from genkit.nets import build_network
 
 __all__ = ["Autoencoder"]
 
@@ -39,13 +38,9 @@ class Autoencoder(GenerativeModel):
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(spec, data_shape, num_classes, **kwargs)
         self.reconstruction = spec.loss.reconstruction
-        self.encoder = build_network(
-            "encoder", trunk_spec(spec, "encoder", data_shape), input_shape=data_shape, input_name="x"
-        )
+        self.encoder = build_trunk(spec, "encoder", data_shape, "x", data_shape)
         self.code_shape = tuple(self.encoder.output.shape[1:])
-        self.decoder = build_network(
-            "decoder", trunk_spec(spec, "decoder"), input_shape=self.code_shape, input_name="z"
-        )
+        self.decoder = build_trunk(spec, "decoder", self.code_shape, "z")
         check_output_shape(self.decoder, "decoder", data_shape)
         self.trunks = {"encoder": self.encoder, "decoder": self.decoder}
         self.latent_dim = int(np.prod(self.code_shape))

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.errors import Problem, SpecError, did_you_mean
+from genkit.nets import build_network
 
 __all__ = ["FAMILY_CLASSES", "GenerativeModel", "build_family", "register_family"]
 
@@ -32,6 +33,7 @@ def register_family(name: str):
 def build_family(spec, data_shape, num_classes=None):
     """Build the family model named by `spec.model.family` for data of `data_shape`."""
     family = spec.model.family
+    _check_block_names(spec.blocks)
     if family not in FAMILY_CLASSES:
         raise SpecError(
             [Problem(("model", "family"), f"got {family!r}; no such family.", did_you_mean(family, FAMILY_CLASSES))]
@@ -41,12 +43,32 @@ def build_family(spec, data_shape, num_classes=None):
     return model
 
 
-def trunk_spec(spec, role, data_shape=None):
-    """The user's network spec for `role`, with its declared `input` checked against the data.
+def build_trunk(spec, role, input_shape, input_name, data_shape=None):
+    """Build the user's network for `role` on the input the family feeds it.
 
-    The family supplies the input shape itself (it may add label channels), so the
-    declared `input` only has to agree with the data the spec trains on.
+    The family supplies the input shape itself (it may add label channels), so a declared
+    `input` only has to agree with `data_shape`, the data the spec trains on.
     """
+    return build_network(
+        role, _trunk_spec(spec, role, data_shape), input_shape=tuple(input_shape), input_name=input_name, blocks=spec.blocks
+    )
+
+
+def _check_block_names(blocks):
+    from genkit.nets import list_layers
+
+    taken = set(list_layers())
+    clashes = [name for name in blocks if name in taken]
+    if clashes:
+        raise SpecError(
+            [
+                Problem(("blocks", name), f"{name!r} is already a layer name; a block needs its own.", f"Rename it, e.g. '{name}Block'.")
+                for name in clashes
+            ]
+        )
+
+
+def _trunk_spec(spec, role, data_shape=None):
     net = spec.model.networks[role]
     if net.input is not None and data_shape is not None and tuple(net.input) != tuple(data_shape):
         raise SpecError(

@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.errors import Problem, SpecError
-from genkit.families.base import GenerativeModel, check_output_shape, register_family, trunk_spec
+from genkit.families.base import GenerativeModel, build_trunk, check_output_shape, register_family
 from genkit.losses import kl_divergence_normal, reconstruction_loss
-from genkit.nets import ConcatCondition, LabelEmbedding, Sampling, build_network
+from genkit.nets import ConcatCondition, LabelEmbedding, Sampling
 
 __all__ = ["VAE"]
 
@@ -72,9 +72,7 @@ class VAE(GenerativeModel):
             inputs.append(y)
             # The label enters at the input: tiled over the image as extra channels.
             h = ConcatCondition(name="x_with_label")([x, self._label_vector(y, "encoder_label")])
-        trunk = build_network(
-            "encoder", trunk_spec(spec, "encoder", self.data_shape), input_shape=tuple(h.shape[1:]), input_name="x"
-        )
+        trunk = build_trunk(spec, "encoder", h.shape[1:], "x", self.data_shape)
         self.trunks["encoder"] = trunk
         features = trunk(h)
         if len(features.shape) > 2:
@@ -90,7 +88,7 @@ class VAE(GenerativeModel):
             y = keras.Input((), dtype="int32", name="y")
             inputs.append(y)
             h = keras.layers.Concatenate(name="z_with_label")([z, self._label_vector(y, "decoder_label")])
-        trunk = build_network("decoder", trunk_spec(spec, "decoder"), input_shape=tuple(h.shape[1:]), input_name="z")
+        trunk = build_trunk(spec, "decoder", h.shape[1:], "z")
         self.trunks["decoder"] = trunk
         return keras.Model(inputs if self.conditional else z, trunk(h), name="decoder")
 

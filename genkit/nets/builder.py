@@ -27,7 +27,9 @@ from genkit.spec.schema import NetworkSpec
 __all__ = ["build_network", "resolve_input_shape"]
 
 
-def build_network(name: str, spec: NetworkSpec, *, input_shape=None, inputs=None, path=None, input_name="x"):
+def build_network(
+    name: str, spec: NetworkSpec, *, input_shape=None, inputs=None, path=None, input_name="x", blocks=None, active_blocks=()
+):
     """Build the network `name` described by `spec`.
 
     Args:
@@ -40,6 +42,8 @@ def build_network(name: str, spec: NetworkSpec, *, input_shape=None, inputs=None
             `spec.inputs` when both are given.
         path: spec path of the network, default `("model", "networks", name)`.
         input_name: the name of the single input (layer lists, or graphs with `input`).
+        blocks: the spec's `blocks:` (name -> BlockSpec), usable like layers.
+        active_blocks: blocks being built around this one (cycle detection).
 
     Returns:
         A functional `keras.Model` named `name`. Its inputs are `keras.Input`s named after
@@ -51,7 +55,9 @@ def build_network(name: str, spec: NetworkSpec, *, input_shape=None, inputs=None
     """
     path = ("model", "networks", name) if path is None else tuple(path)
     if spec.graph is not None:
-        return build_graph(name, spec, path, _graph_inputs(spec, input_shape, inputs, path, input_name))
+        return build_graph(
+            name, spec, path, _graph_inputs(spec, input_shape, inputs, path, input_name), blocks or {}, active_blocks
+        )
     if inputs is not None:
         raise TypeError("build_network: `inputs` (named inputs) is for graph networks; pass `input_shape`.")
     if spec.inputs is not None:
@@ -65,7 +71,7 @@ def build_network(name: str, spec: NetworkSpec, *, input_shape=None, inputs=None
             ]
         )
     shape = resolve_input_shape(spec.input, input_shape, path + ("input",))
-    return _build_layer_list(name, spec.layers, path, keras.Input(shape=shape, name=input_name))
+    return _build_layer_list(name, spec.layers, path, keras.Input(shape=shape, name=input_name), blocks or {}, active_blocks)
 
 
 def resolve_input_shape(declared, supplied, path) -> tuple:
@@ -145,7 +151,7 @@ def _same_shape(a, b) -> bool:
 
 
 # --------------------------------------------------------------------------- layer lists
-def _build_layer_list(name, items, path, x):
+def _build_layer_list(name, items, path, x, blocks, active_blocks):
     if not items:
         raise SpecError([Problem(path + ("layers",), "the layer list is empty.", "Add at least one layer.")])
     entries, problems = _parse_items(items, path + ("layers",))
@@ -164,7 +170,10 @@ def _build_layer_list(name, items, path, x):
             namer.reserve(user_name)
     layers = []
     for entry in entries:
-        layer, found = make_layer(entry["layer"], entry["kwargs"], entry["path"], namer.for_class(str(entry["layer"])))
+        layer, found = make_layer(
+            entry["layer"], entry["kwargs"], entry["path"], namer.for_class(str(entry["layer"])),
+            blocks=blocks, active_blocks=active_blocks,
+        )
         problems += found
         layers.append((entry, layer))
     if problems:

@@ -14,6 +14,7 @@ import keras
 
 from genkit.errors import Problem, SpecError, did_you_mean
 from genkit.nets.registry import get_layer_class
+from genkit.nets.user_blocks import make_user_block
 
 __all__ = ["LayerNamer", "call_layer", "describe_shape", "keras_message", "make_layer"]
 
@@ -22,7 +23,7 @@ __all__ = ["LayerNamer", "call_layer", "describe_shape", "keras_message", "make_
 _INPUT_KEYWORDS = ("input_shape", "batch_input_shape", "batch_size")  # not input_dim: Embedding needs it
 
 
-def make_layer(layer_name, kwargs, path, name, *, name_path=None):
+def make_layer(layer_name, kwargs, path, name, *, name_path=None, blocks=None, active_blocks=()):
     """Construct the layer `layer_name(**kwargs)` named `name`.
 
     Args:
@@ -31,11 +32,17 @@ def make_layer(layer_name, kwargs, path, name, *, name_path=None):
         path: spec path of the layer entry; keyword problems point below it.
         name: the Keras layer name to give it (unique inside its model).
         name_path: spec path of `layer_name` itself, for an unknown name; default `path`.
+        blocks: the spec's YAML blocks (name -> BlockSpec); a use of one becomes a UserBlock.
+        active_blocks: blocks being built around this layer (cycle detection).
 
     Returns:
         `(layer, problems)`: the layer, or None with the problems that prevented it.
     """
     path = tuple(path)
+    if blocks and layer_name in blocks:
+        if kwargs is not None and not isinstance(kwargs, dict):
+            return None, [Problem(path, f"the parameters of block {layer_name} must be a mapping; got {kwargs!r}.", "")]
+        return make_user_block(layer_name, blocks[layer_name], kwargs, path, name, blocks, active_blocks)
     try:
         cls = get_layer_class(layer_name, path if name_path is None else name_path)
     except SpecError as err:

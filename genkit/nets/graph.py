@@ -65,7 +65,7 @@ class Node:
     path: tuple
 
 
-def build_graph(name, spec, path, input_shapes):
+def build_graph(name, spec, path, input_shapes, blocks=None, active_blocks=()):
     """Build the functional model of a graph `spec`.
 
     Args:
@@ -73,6 +73,7 @@ def build_graph(name, spec, path, input_shapes):
         spec: a `NetworkSpec` with `graph` (and optionally `output`).
         path: spec path of the network.
         input_shapes: input name -> shape without the batch axis, in input order.
+        blocks, active_blocks: the spec's YAML blocks and the ones being built around this.
 
     Returns:
         A `keras.Model` with one `keras.Input` per input name, in the given order.
@@ -84,7 +85,7 @@ def build_graph(name, spec, path, input_shapes):
     if not spec.graph:
         raise SpecError([Problem(graph_path, "the graph has no nodes.", "Add nodes with 'id', 'layer' and 'from'.")])
     problems = _check_input_names(input_shapes, path)
-    nodes, found = _parse_nodes(spec.graph, graph_path, list(input_shapes))
+    nodes, found = _parse_nodes(spec.graph, graph_path, list(input_shapes), blocks or {}, active_blocks)
     problems += found
     outputs, found = _parse_output(spec.output, spec.graph, path)
     problems += found
@@ -104,7 +105,7 @@ def _check_input_names(input_shapes, path):
     ]
 
 
-def _parse_nodes(items, graph_path, input_names):
+def _parse_nodes(items, graph_path, input_names, blocks, active_blocks):
     """Check every node and construct its layer; return (nodes, problems)."""
     problems = []
     # Where each id is defined, to tell "defined later" (an ordering mistake) from a typo.
@@ -141,7 +142,8 @@ def _parse_nodes(items, graph_path, input_names):
         layer = None
         if "layer" in item:
             layer, found = make_layer(
-                item["layer"], kwargs, where, node_id if ok else "unnamed", name_path=where + ("layer",)
+                item["layer"], kwargs, where, node_id if ok else "unnamed", name_path=where + ("layer",),
+                blocks=blocks, active_blocks=active_blocks,
             )
             problems += found
         if isinstance(node_id, str) and node_id not in known:

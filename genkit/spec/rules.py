@@ -116,6 +116,61 @@ def check_metrics_apply_to_family(spec):
     return problems
 
 
+_OUTPUT_ACTIVATION_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+_GENERATOR_ROLES = ("decoder",)
+# Layers that move values without changing them: the activation before them is the output's.
+_SHAPE_ONLY = {"Reshape", "Flatten", "Permute", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"}
+
+
+def _last_activation(net):
+    """(activation name, path) of a network's final layer as written, or (None, None)."""
+    if net.layers:
+        index = len(net.layers) - 1
+        while index > 0 and isinstance(net.layers[index], dict) and set(net.layers[index]) <= _SHAPE_ONLY:
+            index -= 1
+        item = net.layers[index]
+        if not (isinstance(item, dict) and len(item) == 1):
+            return None, None
+        (name, kwargs), = item.items()
+        path = ("layers", index, name)
+    elif net.graph:
+        out = net.output if isinstance(net.output, str) else None
+        nodes = [n for n in net.graph if isinstance(n, dict)]
+        node = next((n for n in nodes if n.get("id") == out), nodes[-1] if nodes and out is None else None)
+        if node is None:
+            return None, None
+        name, kwargs = node.get("layer"), node
+        path = ("graph", net.graph.index(node))
+    else:
+        return None, None
+    kwargs = kwargs if isinstance(kwargs, dict) else {}
+    if name == "Activation":
+        return kwargs.get("activation"), path + ("activation",)
+    return kwargs.get("activation", "linear"), path + ("activation",)
+
+
+def check_output_activation_matches_range(spec):
+    """A sigmoid output cannot reach [-1, 1] data, nor a tanh output sit in [0, 1]."""
+    problems = []
+    value_range = tuple(spec.data.range)
+    for role in _GENERATOR_ROLES:
+        net = spec.model.networks.get(role)
+        if net is None:
+            continue
+        activation, path = _last_activation(net)
+        expected = _OUTPUT_ACTIVATION_RANGE.get(activation)
+        if expected is not None and expected != value_range:
+            fitting = next(a for a, r in _OUTPUT_ACTIVATION_RANGE.items() if r == value_range)
+            problems.append(
+                Problem(
+                    ("model", "networks", role) + path,
+                    f"a {activation} output lies in {list(expected)} but data.range is {list(value_range)}.",
+                    f"Use activation: {fitting}, or set data.range to {list(expected)}.",
+                )
+            )
+    return problems
+
+
 RULES = [
     check_data_options_apply_to_source,
     check_family_networks_present,
@@ -124,6 +179,7 @@ RULES = [
     check_bce_needs_unit_range,
     check_export_networks_exist,
     check_metrics_apply_to_family,
+    check_output_activation_matches_range,
 ]
 
 

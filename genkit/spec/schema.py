@@ -110,6 +110,29 @@ class NetworkSpec(Section):
         return self
 
 
+class BlockSpec(Section):
+    """A reusable sub-network with parameters, used in networks like a layer.
+
+    Values written `$name` in its body are replaced by the parameter `name` at each use.
+    """
+
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameter name -> default value (null: every use must give it)."
+    )
+    inputs: list[str] = Field(default_factory=lambda: ["x"], min_length=1, description="Names of the block's inputs.")
+    layers: Optional[list[Any]] = Field(None, description="Layers applied in order (one input).")
+    graph: Optional[list[Any]] = Field(None, description="Nodes of the block's graph.")
+    output: Optional[Union[str, list[str]]] = Field(None, description="Graph blocks: output node id(s); default the last node.")
+
+    @model_validator(mode="after")
+    def _one_body(self):
+        if (self.layers is None) == (self.graph is None):
+            raise ValueError("a block needs exactly one of 'layers' (a list) or 'graph' (nodes)")
+        if self.layers is not None and len(self.inputs) != 1:
+            raise ValueError("a block written as 'layers' has one input; use 'graph' for several")
+        return self
+
+
 class ConditionSpec(Section):
     num_classes: int = Field(..., ge=2, description="Number of classes of the label.")
     encoding: Literal["onehot", "embedding"] = Field(
@@ -261,6 +284,9 @@ class SpecBase(Section):
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec, description="Evaluation after training.")
     export: ExportSpec = Field(default_factory=ExportSpec, description="Export of trained networks.")
     runs_dir: str = Field("runs", description="Folder that receives run folders.")
+    blocks: dict[str, BlockSpec] = Field(
+        default_factory=dict, description="Reusable sub-networks with parameters, used in networks like layers."
+    )
 
 
 _SPEC_CLASSES: dict = {}
