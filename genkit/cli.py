@@ -32,7 +32,7 @@ def _quiet_tensorflow():
 def _load(args):
     from genkit.spec import load_spec
 
-    return load_spec(args.spec, args.set or [])
+    return load_spec(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths)
 
 
 def _located(err: SpecError, loaded=None):
@@ -56,7 +56,7 @@ def _is_run_dir(path: str) -> bool:
     return Path(path).is_dir() and (Path(path) / "spec.yaml").is_file()
 
 
-def _open_target(target: str, overrides):
+def _open_target(target: str, overrides, allow_outside_paths=False):
     """A run folder, or a spec whose newest finished run is used."""
     _quiet_tensorflow()
     from genkit.train import open_run
@@ -71,7 +71,7 @@ def _open_target(target: str, overrides):
         return open_run(target)
     from genkit.spec import load_spec
 
-    loaded = load_spec(target, overrides or [])
+    loaded = load_spec(target, overrides or [], allow_outside_paths=allow_outside_paths)
     run_dir = find_latest_run(loaded.spec)
     if run_dir is None:
         raise GenkitError(f"no finished run of '{loaded.spec.name}' under {loaded.spec.runs_dir}/. Train it first: genkit run {target}")
@@ -148,11 +148,11 @@ def _export(prep, out):
 
 
 def cmd_evaluate(args):
-    _evaluate(_open_target(args.target, args.set))
+    _evaluate(_open_target(args.target, args.set, args.allow_outside_paths))
 
 
 def cmd_export(args):
-    _export(_open_target(args.target, args.set), args.out)
+    _export(_open_target(args.target, args.set, args.allow_outside_paths), args.out)
 
 
 def cmd_run(args):
@@ -186,6 +186,14 @@ def cmd_new(args):
         raise GenkitError(f"{out} exists; choose another --out or add --force to overwrite it.")
     atomic_write_text(out, text)
     print(f"wrote {out}: genkit run {out}")
+
+
+def cmd_schema(args):
+    import json
+
+    from genkit.spec.json_schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
 
 
 def cmd_layers(args):
@@ -230,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     def with_spec(p):
         p.add_argument("spec", help="the spec YAML file")
         p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable)")
+        p.add_argument(
+            "--allow-outside-paths", action="store_true", help="let the spec file name paths outside the working folder"
+        )
         return p
 
     p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"))
@@ -247,9 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("target", help="a run folder (runs/<name>/<time>) or a spec (its newest run)")
         p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field")
+        p.add_argument("--allow-outside-paths", action="store_true", help="let the spec name paths outside the working folder")
         if name == "export":
             p.add_argument("--out", help="export folder (default: exports/<name>)")
         p.set_defaults(func=func)
+    sub.add_parser("schema", help="print the JSON Schema of specs (for editors)").set_defaults(func=cmd_schema)
     p = sub.add_parser("layers", help="list the layer names a spec may use, with their arguments")
     p.add_argument("--blocks", action="store_true", help="only genkit's own blocks")
     p.add_argument("--family", help="also list that family's networks and loss options")

@@ -155,3 +155,20 @@ def test_decoder_output_activation_must_match_the_data_range(tmp_path):
     assert problem.path == ("model", "networks", "decoder", "layers", 0, "Dense", "activation")
     assert "sigmoid output lies in [0.0, 1.0]" in problem.message and "tanh" in problem.suggestion
     assert problem.where.endswith("spec.yaml:12")
+
+
+def test_spec_file_paths_must_stay_inside_the_project_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("GENKIT_ALLOW_OUTSIDE_PATHS", raising=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    write(tmp_path, "seed: 1\n", "base.yaml")
+    text = "extends: ../base.yaml\n" + MINIMAL + "runs_dir: /etc/runs\nexport: {dir: ../../elsewhere}\ndata: {source: npz, path: ../x.npz}\n"
+    path = write(project, text)
+    problems = problems_of(path)
+    assert {p.path for p in problems} == {("extends",), ("runs_dir",), ("export", "dir"), ("data", "path")}
+    assert all("outside the project folder" in p.message and "--allow-outside-paths" in p.suggestion for p in problems)
+    # The person running genkit may allow it, on the command line or for one field with --set.
+    assert load_spec(path, allow_outside_paths=True).spec.runs_dir == "/etc/runs"
+    inside = write(project, MINIMAL + "runs_dir: runs\n", "inside.yaml")
+    assert load_spec(inside, ["runs_dir=/tmp/r"]).spec.runs_dir == "/tmp/r"

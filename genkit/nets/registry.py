@@ -9,6 +9,16 @@ genkit blocks join with `register_block`, which refuses a class that could not b
 `.keras` file and loaded back — a network that trains but cannot be reloaded is worse than
 one that fails at import.
 
+Custom layers of other packages join through the entry-point group `genkit.layers` and
+nothing else (no spec text is ever imported): a package declares, in its pyproject.toml,
+
+```toml
+[project.entry-points."genkit.layers"]
+PixelNorm = "mypkg.layers:PixelNorm"
+```
+
+and the class must be registered with `keras.saving.register_keras_serializable`.
+
 Example:
 
 ```python
@@ -66,6 +76,37 @@ def _keras_layers() -> dict:
 
 _KERAS = _keras_layers()
 _BLOCKS: dict = {}
+_PLUGINS: dict = {}
+_PLUGIN_GROUP = "genkit.layers"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Register the layer classes other installed packages offer under `genkit.layers`."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    from genkit.errors import GenkitError
+
+    for point in entry_points(group=_PLUGIN_GROUP):
+        try:
+            cls = point.load()
+        except Exception as err:  # a broken plugin is the plugin author's error, reported as such
+            raise GenkitError(f"the layer plugin {point.name!r} ({point.value}) failed to import: {err}") from None
+        if not (inspect.isclass(cls) and issubclass(cls, keras.layers.Layer)):
+            raise GenkitError(f"the layer plugin {point.name!r} ({point.value}) is not a keras.layers.Layer subclass.")
+        registered = keras.saving.get_registered_name(cls)
+        if keras.saving.get_registered_object(registered) is not cls:
+            raise GenkitError(
+                f"the layer plugin {point.name!r} ({point.value}) is not registered with "
+                "keras.saving.register_keras_serializable, so models using it could not be loaded again."
+            )
+        if point.name in _KERAS or point.name in _BLOCKS:
+            raise GenkitError(f"the layer plugin {point.name!r} ({point.value}) takes a name genkit already uses.")
+        _PLUGINS[point.name] = cls
 
 
 def register_block(cls):
@@ -137,7 +178,10 @@ def get_layer_class(name, path=()) -> type:
         SpecError: `name` is not a registered layer; the message offers the closest names.
     """
     path = tuple(path)
+    _load_plugins()
     if isinstance(name, str):
+        if name in _PLUGINS:
+            return _PLUGINS[name]
         if name in _BLOCKS:
             return _BLOCKS[name]
         if name in _KERAS:
@@ -152,8 +196,9 @@ def get_layer_class(name, path=()) -> type:
 
 
 def list_layers() -> list:
-    """Every layer name a spec may use (Keras layers and genkit blocks), sorted."""
-    return sorted({*_KERAS, *_BLOCKS})
+    """Every layer name a spec may use (Keras layers, genkit blocks, plugins), sorted."""
+    _load_plugins()
+    return sorted({*_KERAS, *_BLOCKS, *_PLUGINS})
 
 
 def list_blocks() -> list:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _load_with_extends(path: Path, chain: tuple) -> tuple[dict, dict]:
+def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[dict, dict]:
     path = path.resolve()
     if path in chain:
         cycle = " -> ".join(p.name for p in chain + (path,))
@@ -119,7 +120,8 @@ def _load_with_extends(path: Path, chain: tuple) -> tuple[dict, dict]:
         raise SpecError(
             [Problem(("extends",), f"got {parent!r}; expected a file name.", "", lines.get(("extends",), label))]
         )
-    base, base_lines = _load_with_extends(path.parent / parent, chain + (path,))
+    extends_chain.append((path.parent / parent, lines.get(("extends",), label)))
+    base, base_lines = _load_with_extends(path.parent / parent, chain + (path,), extends_chain)
     merged_lines = dict(base_lines)
     merged_lines.update(lines)
     return _merge(base, data), merged_lines
@@ -281,13 +283,57 @@ def validate_dict(data: dict, source: SourceMap | None = None, default_name: str
     return spec
 
 
-def load_spec(path, overrides=()) -> LoadedSpec:
+# Fields holding paths: written in a spec file, they must stay inside the project folder.
+PATH_FIELDS = (("data", "path"), ("runs_dir",), ("export", "dir"))
+ALLOW_OUTSIDE_ENV = "GENKIT_ALLOW_OUTSIDE_PATHS"
+
+
+def outside_paths_allowed(flag: bool = False) -> bool:
+    return flag or os.environ.get(ALLOW_OUTSIDE_ENV) == "1"
+
+
+def _check_confined(data: dict, source: SourceMap, extends_chain: list) -> list:
+    """Paths a spec file (not the command line) names must resolve inside the working folder.
+
+    A spec may come from someone else; it must not read or write elsewhere on the machine
+    unless the person running genkit allows it.
+    """
+    root = Path.cwd().resolve()
+    found = [(("extends",), target, where) for target, where in extends_chain]
+    for key in PATH_FIELDS:
+        value = data
+        for part in key:
+            value = value.get(part) if isinstance(value, dict) else None
+        where = source.where(key)
+        if isinstance(value, str) and not where.startswith("--set"):
+            found.append((key, Path(value), where))
+    problems = []
+    for key, target, where in found:
+        resolved = (root / target.expanduser()).resolve()
+        if resolved != root and root not in resolved.parents:
+            problems.append(
+                Problem(
+                    key,
+                    f"{str(target)!r} resolves to {resolved}, outside the project folder {root}.",
+                    f"Keep paths inside it, or allow this deliberately with --allow-outside-paths (or {ALLOW_OUTSIDE_ENV}=1).",
+                    where,
+                )
+            )
+    return problems
+
+
+def load_spec(path, overrides=(), *, allow_outside_paths: bool = False) -> LoadedSpec:
     """Read, merge, override and validate the spec at `path`."""
     path = Path(path)
-    data, lines = _load_with_extends(path, ())
+    extends_chain: list = []
+    data, lines = _load_with_extends(path, (), extends_chain)
     for text in overrides:
         key, value = parse_override(text)
         _apply_override(data, key, value, lines, text)
     source = SourceMap(lines)
+    if not outside_paths_allowed(allow_outside_paths):
+        problems = _check_confined(data, source, extends_chain)
+        if problems:
+            raise SpecError(problems)
     spec = validate_dict(data, source, default_name=path.stem)
     return LoadedSpec(spec=spec, source=source, path=path)

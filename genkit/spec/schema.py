@@ -38,6 +38,7 @@ class Section(BaseModel):
 
 # --------------------------------------------------------------------------- data
 DATA_SOURCES = ("mnist", "fashion_mnist", "cifar10", "npz", "folder")
+DATA_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
 
 class DataSpec(Section):
@@ -56,7 +57,9 @@ class DataSpec(Section):
     )
     color_mode: Literal["grayscale", "rgb"] = Field("grayscale", description="folder: channels to read.")
     range: tuple[float, float] = Field(
-        (0.0, 1.0), description="Value range the networks see and exports produce: [0, 1] or [-1, 1]."
+        (0.0, 1.0),
+        json_schema_extra={"enum": [list(r) for r in DATA_RANGES]},
+        description="Value range the networks see and exports produce: [0, 1] or [-1, 1].",
     )
     labels: bool = Field(False, description="Feed integer class labels along with the images.")
     batch_size: int = Field(128, ge=1, description="Examples per training step.")
@@ -74,7 +77,7 @@ class DataSpec(Section):
     @field_validator("range")
     @classmethod
     def _known_range(cls, value):
-        if tuple(value) not in ((0.0, 1.0), (-1.0, 1.0)):
+        if tuple(value) not in DATA_RANGES:
             raise ValueError(f"got {list(value)}; expected [0, 1] or [-1, 1]")
         return value
 
@@ -279,7 +282,7 @@ class SpecBase(Section):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run and export name.")
     seed: int = Field(0, description="Seed for data shuffling, initialisation and noise.")
     data: DataSpec = Field(default_factory=DataSpec, description="Training data.")
-    model: ModelSpec
+    model: ModelSpec = Field(..., description="The generative model: its family, latent size, conditioning and networks.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training schedule.")
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec, description="Evaluation after training.")
     export: ExportSpec = Field(default_factory=ExportSpec, description="Export of trained networks.")
