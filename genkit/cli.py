@@ -39,15 +39,27 @@ def _located(err: SpecError, loaded=None):
     return err.located(loaded.source) if loaded is not None else err
 
 
-def _prepare_for_build(loaded):
-    """Validate-and-build: the spec's networks built on the CPU with a small data sample."""
+def _build_for_check(loaded):
+    """The family model built on the CPU, without training data where the shape is known.
+
+    Builtin datasets have known shapes, so checking a spec neither loads nor downloads
+    them; npz and folder sources are read (a small sample) to learn theirs.
+    """
     _quiet_tensorflow()
-    from genkit.train import prepare
+    import keras
+
+    from genkit.data import BUILTIN_CLASSES, BUILTIN_SHAPES, load_data
+    from genkit.train import build_model
 
     spec = loaded.spec
-    small = spec.model_copy(update={"data": spec.data.model_copy(update={"limit": 64, "validation_split": 0.0})})
     try:
-        return prepare(small, quiet=True)
+        keras.utils.set_random_seed(spec.seed)
+        if spec.data.source in BUILTIN_SHAPES:
+            shape, classes = BUILTIN_SHAPES[spec.data.source], BUILTIN_CLASSES if spec.data.labels else None
+        else:
+            data = load_data(spec.data.model_copy(update={"limit": 64, "validation_split": 0.0}), spec.seed)
+            shape, classes = data.shape, data.num_classes
+        return build_model(spec, shape, classes, steps_per_epoch=1)
     except SpecError as err:
         raise _located(err, loaded) from None
 
@@ -81,20 +93,19 @@ def _open_target(target: str, overrides, allow_outside_paths=False):
 # --------------------------------------------------------------------------- commands
 def cmd_validate(args):
     loaded = _load(args)
-    prep = _prepare_for_build(loaded)
+    model = _build_for_check(loaded)
     if args.print:
         import yaml
 
         print(yaml.safe_dump(loaded.spec.model_dump(mode="json"), sort_keys=False), end="")
         return
     print(f"{args.spec}: valid {loaded.spec.model.family} spec '{loaded.spec.name}'")
-    print(_network_summary(prep.model, verbose=False))
+    print(_network_summary(model, verbose=False))
 
 
 def cmd_inspect(args):
     loaded = _load(args)
-    prep = _prepare_for_build(loaded)
-    print(_network_summary(prep.model, verbose=True))
+    print(_network_summary(_build_for_check(loaded), verbose=True))
 
 
 def _network_summary(model, verbose: bool) -> str:

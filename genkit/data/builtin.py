@@ -42,6 +42,9 @@ __all__ = ["DOWNLOAD_TIMEOUT", "cifar10", "fashion_mnist", "keras_datasets_dir",
 
 # Image shape of each data set, to catch a copy of the wrong one.
 _IMAGE_SHAPE = {"mnist": (28, 28), "fashion_mnist": (28, 28), "cifar10": (32, 32, 3)}
+# What the networks see (a channel axis added) and how many classes: known without loading.
+BUILTIN_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+BUILTIN_CLASSES = 10
 
 # Where Keras keeps each data set under its cache's datasets/ folder. Keras 3 extracts
 # CIFAR-10 one level deeper than Keras 2 did; both are read.

@@ -27,7 +27,7 @@ from genkit.train.checkpoint import latest_checkpoint, load_with_optimizer, rest
 from genkit.train.optimizers import make_optimizer
 from genkit.train.run_folder import find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
-__all__ = ["Prepared", "open_run", "prepare", "train"]
+__all__ = ["Prepared", "build_model", "open_run", "prepare", "train"]
 
 FINAL_WEIGHTS = "model.weights.h5"
 
@@ -58,14 +58,20 @@ def prepare(spec, *, quiet: bool = False) -> Prepared:
     steps = math.ceil(n_train / spec.data.batch_size)
     if spec.train.steps_per_epoch:
         steps = min(steps, spec.train.steps_per_epoch)
+    model = build_model(spec, data.shape, data.num_classes, steps)
+    return Prepared(spec=spec, data=data, model=model, steps_per_epoch=steps)
+
+
+def build_model(spec, data_shape, num_classes, steps_per_epoch: int):
+    """The compiled family model (also what `genkit validate` builds, without any data)."""
     with _strategy(spec).scope():
-        model = build_family(spec, data.shape, data.num_classes)
-        model.configure_schedule(steps)
+        model = build_family(spec, data_shape, num_classes)
+        model.configure_schedule(steps_per_epoch)
         model.compile(
-            optimizer=make_optimizer(spec.train.optimizer, steps, spec.train.epochs),
+            optimizer=make_optimizer(spec.train.optimizer, steps_per_epoch, spec.train.epochs),
             jit_compile=spec.train.jit_compile,
         )
-    return Prepared(spec=spec, data=data, model=model, steps_per_epoch=steps)
+    return model
 
 
 def _fixed_batch(data, n=32):
