@@ -304,7 +304,9 @@ def main(argv=None) -> int:
     except GenkitError as err:
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        lines = [p.format() for p in err.problems] if isinstance(err, SpecError) else [str(err)]
+        for line in lines:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -154,7 +154,7 @@ def test_bad_layer_items_are_reported_together():
     assert len(found) == 6
     assert "'- Flatten: {}'" in by_path[layers + (0,)].suggestion
     assert "Did you mean 'Conv2D'" in by_path[layers + (1, "Conv2d")].suggestion
-    keyword = by_path[layers + (2, "Conv2D")]
+    keyword = by_path[layers + (2, "Conv2D", "filter")]
     assert "'filter'" in keyword.message and "'filters'" in keyword.suggestion
     assert "sam" in by_path[layers + (3, "Conv2D", "padding")].message
     assert "one-key mapping" in by_path[layers + (4,)].message
@@ -287,7 +287,7 @@ def test_concat_shape_mismatch_shows_both_shapes():
 def test_graph_keyword_errors_point_at_the_node():
     nodes = [{"id": "h", "layer": "Conv2D", "filter": 4, "kernel_size": 1, "from": "x"}]
     (problem,) = problems(graph(nodes, input=[8, 8, 1]))
-    assert problem.path == NET + ("graph", 0) and "'filters'" in problem.suggestion
+    assert problem.path == NET + ("graph", 0, "filter") and "'filters'" in problem.suggestion
 
 
 # --------------------------------------------------------------------------- blocks

@@ -21,12 +21,30 @@ import numpy as np
 from genkit.data.dataset import Dataset
 from genkit.data.source import get_source
 from genkit.data.splits import validation_split
-from genkit.errors import GenkitError
+from genkit.errors import GenkitError, Problem, SpecError
 
 __all__ = ["load_data", "limited_test_size"]
 
 
 def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
+    """Load and split the data `data` describes; see `_load_data` for the details.
+
+    A problem with a `data.<field>` is raised as a SpecError on that field, so the CLI
+    can point at the spec line that set it.
+    """
+    try:
+        return _load_data(data, seed, need_labels=need_labels)
+    except SpecError:
+        raise
+    except GenkitError as err:
+        text = str(err)
+        head, _, rest = text.partition(": ")
+        if head.startswith("data.") and head[5:].isidentifier() and rest:
+            raise SpecError([Problem(("data", head[5:]), rest)]) from None
+        raise
+
+
+def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
     """The train / validation / test data that `data` (a `DataSpec`) describes.
 
     Args:

@@ -51,8 +51,15 @@ class VAE(GenerativeModel):
                     ]
                 )
             self.num_classes = self.condition.num_classes
-        self.encoder = self._build_encoder(spec)
-        self.decoder = self._build_decoder(spec)
+        # Encoder and decoder do not depend on each other: report both networks' problems at once.
+        problems = []
+        for attr, build in (("encoder", self._build_encoder), ("decoder", self._build_decoder)):
+            try:
+                setattr(self, attr, build(spec))
+            except SpecError as err:
+                problems += err.problems
+        if problems:
+            raise SpecError(problems)
         check_output_shape(self.decoder, "decoder", data_shape)
         self.sampling = Sampling(seed=spec.seed, name="sampling")
         self.kl_target = float(spec.loss.kl_weight)

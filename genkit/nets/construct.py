@@ -72,7 +72,7 @@ def make_layer(layer_name, kwargs, path, name, *, name_path=None, blocks=None, a
     kwargs.setdefault("name", name)
     try:
         return cls(**kwargs), []
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as err:  # Keras's own checks vary
         return None, _explain_construction(cls, layer_name, kwargs, path, err)
 
 
@@ -90,7 +90,7 @@ def call_layer(layer, inputs, path, *, label):
     """
     try:
         return layer(inputs), None
-    except (TypeError, ValueError, IndexError, NotImplementedError) as err:
+    except (TypeError, ValueError, IndexError, NotImplementedError, AttributeError, KeyError) as err:
         return None, Problem(
             tuple(path),
             f"{label} cannot take its input of shape {describe_shape(inputs)}: {keras_message(err)}",
@@ -151,7 +151,7 @@ def _explain_construction(cls, layer_name, kwargs, path, err):
         # Python then also reports the real one as missing: name the typo, not the symptom.
         return [
             Problem(
-                path,
+                path + (key,),
                 f"{layer_name} has no keyword argument {key!r}.",
                 did_you_mean(key, accepted) or f"Its keyword arguments are: {', '.join(sorted(accepted))}.",
             )

@@ -63,7 +63,16 @@ def _read_yaml(path: Path, label: str) -> tuple[dict, dict]:
     if node is None:
         raise SpecError([Problem((), "the spec file is empty.", "Start from one of the files in specs/.", label)])
     lines: dict = {}
-    data = _construct(node, (), label, lines)
+    problems: list = []
+    try:
+        data = _construct(node, (), label, lines, problems)
+    except (yaml.YAMLError, ValueError, TypeError) as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
+        problem = getattr(err, "problem", None) or str(err)
+        raise SpecError([Problem((), f"cannot be read: {problem}.", "genkit reads plain YAML (no Python or custom tags).", where)]) from None
+    if problems:
+        raise SpecError(problems)
     if not isinstance(data, dict):
         raise SpecError(
             [Problem((), "a spec must be a YAML mapping (key: value lines) at the top level.", "", f"{label}:1")]
@@ -71,24 +80,54 @@ def _read_yaml(path: Path, label: str) -> tuple[dict, dict]:
     return data, lines
 
 
-def _construct(node, path, label, lines):
+def _construct(node, path, label, lines, problems):
+    """Python values of a composed YAML node, recording the line of every field path."""
     lines[path] = f"{label}:{node.start_mark.line + 1}"
     if isinstance(node, yaml.MappingNode):
+        first_line = {}
+        for key_node, _ in node.value:  # keys written twice by hand (merged keys may repeat)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(Problem(path, "a key must be a plain name, not a list or mapping.", "", f"{label}:{line}"))
+            elif key_node.tag != "tag:yaml.org,2002:merge":
+                key = _scalar(key_node, path, label, problems)
+                if key in first_line:
+                    problems.append(
+                        Problem(
+                            path + (key,),
+                            f"is written twice (first on line {first_line[key]}); YAML would keep only the last.",
+                            "Remove one of them.",
+                            f"{label}:{line}",
+                        )
+                    )
+                first_line.setdefault(key, line)
+        loader = yaml.SafeLoader("")
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor), as yaml.safe_load reads them
+        loader.dispose()
         out = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
-            out[key] = _construct(value_node, path + (key,), label, lines)
+        for key_node, value_node in node.value:  # merged keys first, so written ones win
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = _scalar(key_node, path, label, problems)
+            out[key] = _construct(value_node, path + (key,), label, lines, problems)
             lines[path + (key,)] = f"{label}:{key_node.start_mark.line + 1}"
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path + (i,), label, lines) for i, item in enumerate(node.value)]
-    return _scalar(node)
+        return [_construct(item, path + (i,), label, lines, problems) for i, item in enumerate(node.value)]
+    return _scalar(node, path, label, problems)
 
 
-def _scalar(node):
+def _scalar(node, path, label, problems):
+    """The value of a scalar node; an unreadable one (unknown tag, bad !!int) is a problem."""
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError) as err:
+        reason = getattr(err, "problem", None) or str(err)
+        problems.append(
+            Problem(path, f"cannot be read: {reason}.", "genkit reads plain YAML (no Python or custom tags).", f"{label}:{node.start_mark.line + 1}")
+        )
+        return None
     finally:
         loader.dispose()
 
@@ -109,7 +148,8 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[d
     path = path.resolve()
     if path in chain:
         cycle = " -> ".join(p.name for p in chain + (path,))
-        raise SpecError([Problem(("extends",), f"extends forms a cycle: {cycle}.", "Remove one of the links.")])
+        where = extends_chain[-1][1] if extends_chain else ""
+        raise SpecError([Problem(("extends",), f"extends forms a cycle: {cycle}.", "Remove one of the links.", where)])
     label = _label(path)
     data, lines = _read_yaml(path, label)
     _resolve_data_path(data, path.parent)
@@ -120,7 +160,12 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[d
         raise SpecError(
             [Problem(("extends",), f"got {parent!r}; expected a file name.", "", lines.get(("extends",), label))]
         )
-    extends_chain.append((path.parent / parent, lines.get(("extends",), label)))
+    where = lines.get(("extends",), label)
+    if not (path.parent / parent).is_file():
+        raise SpecError(
+            [Problem(("extends",), f"{parent!r} does not exist (looked for {path.parent / parent}).", "Paths in extends are relative to this file.", where)]
+        )
+    extends_chain.append((path.parent / parent, where))
     base, base_lines = _load_with_extends(path.parent / parent, chain + (path,), extends_chain)
     merged_lines = dict(base_lines)
     merged_lines.update(lines)
@@ -159,6 +204,10 @@ def parse_override(text: str) -> tuple[tuple, object]:
 
 
 def _apply_override(data: dict, path: tuple, value, lines: dict, text: str) -> None:
+    if path[0] == "extends":
+        raise SpecError(
+            [Problem(("extends",), "extends can only be written in a spec file, not set with --set.", "", f"--set {text}")]
+        )
     node = data
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]
@@ -233,7 +282,7 @@ def _unwrap_model(annotation):
 
 def _allowed_keys(root_cls, loc) -> list:
     if not loc:
-        return list(root_cls.model_fields) + ["extends"]
+        return list(root_cls.model_fields)
     info = _field_info(root_cls, loc)
     cls = _unwrap_model(info.annotation) if info is not None else None
     return list(cls.model_fields) if cls else []

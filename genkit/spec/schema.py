@@ -280,7 +280,7 @@ class ExportSpec(Section):
 class SpecBase(Section):
     genkit_spec: int = Field(1, ge=1, le=1, description="Version of the spec language.")
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run and export name.")
-    seed: int = Field(0, description="Seed for data shuffling, initialisation and noise.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data shuffling, initialisation and noise.")
     data: DataSpec = Field(default_factory=DataSpec, description="Training data.")
     model: ModelSpec = Field(..., description="The generative model: its family, latent size, conditioning and networks.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training schedule.")
