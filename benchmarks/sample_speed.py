@@ -55,6 +55,8 @@ def main() -> None:
         elif args.keras:
             import keras
 
+            import genkit.nets  # noqa: F401  (registers genkit's blocks so the .keras file loads)
+
             model = keras.saving.load_model(args.keras)
         startup = measure_startup(export_dir)
         rows, provider, parity = measure_throughput(export_dir, model, args.seconds)
