@@ -398,3 +398,12 @@ def test_gaussian_noise_stays_in_range_inside_a_compiled_function():
     assert first.min() == 0.0 and first.max() == 1.0  # clipped to the range
     assert 0.3 < first.std() < 0.5  # N(0, 0.25) clipped at +-0.5 has std ~0.38
     assert not np.array_equal(first, second)
+
+
+def test_excluded_classes_leave_training_but_stay_in_the_test_split():
+    from genkit.data import load_data
+    from genkit.spec.schema import DataSpec
+
+    data = load_data(DataSpec(source="mnist", labels=True, exclude_classes=[7, 1]), seed=0)
+    assert not np.isin(np.concatenate([data.y_train, data.y_val]), [7, 1]).any()
+    assert {1, 7} <= set(np.unique(data.y_test).tolist())

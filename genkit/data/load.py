@@ -65,6 +65,13 @@ def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Datase
         raise GenkitError(f"data.labels: labels are needed, but {raw.origin} has none.{hint}")
 
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
+    if data.exclude_classes:
+        # Train and validate on the other classes only; the test split keeps every class, so
+        # an anomaly detector is scored on the classes it never saw.
+        if y_train is None:
+            raise GenkitError(f"data.exclude_classes: {raw.origin} has no labels to exclude classes by.")
+        keep = ~np.isin(y_train, data.exclude_classes)
+        x_train, y_train = x_train[keep], y_train[keep]
     num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1 if labelled else None
     if data.limit is not None:
         n_test = limited_test_size(data.limit)

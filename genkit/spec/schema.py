@@ -73,6 +73,11 @@ class DataSpec(Section):
         "split at max(100, N // 4).",
     )
     shuffle: bool = Field(True, description="Shuffle the training set every epoch with the spec seed.")
+    exclude_classes: list[int] = Field(
+        default_factory=list,
+        description="Leave these classes out of training and validation (the test split keeps them): "
+        "e.g. train an anomaly detector on normal digits and score the held-out one.",
+    )
 
     @field_validator("range")
     @classmethod
