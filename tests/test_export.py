@@ -13,10 +13,11 @@ import pytest
 import tensorflow as tf
 
 import genkit
-from genkit.errors import GenkitError
 from genkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
+from genkit.errors import GenkitError
 from genkit.export import export_networks
 from genkit.nets import LabelEmbedding
+from tiny import cvae_manifest
 
 LATENT, CLASSES, SHAPE = 4, 3, (8, 8, 1)
 RANGES = {"decoder": {"y": (0, CLASSES)}, "encoder": {"y": (0, CLASSES)}}
@@ -52,16 +53,7 @@ def make_encoder(head_names=("z_mean", "z_log_var")):
 
 
 def make_manifest():
-    return {
-        "format": 1,
-        "name": "tiny_cvae",
-        "family": "cvae",
-        "data": {"shape": list(SHAPE), "range": [0.0, 1.0], "num_classes": CLASSES},
-        "latent_dim": LATENT,
-        "prior": {"kind": "standard_normal"},
-        "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y", "output": "x"},
-        "encoding": {"network": "encoder", "image_input": "x", "label_input": "y", "outputs": ["z_mean", "z_log_var"]},
-    }
+    return cvae_manifest("tiny_cvae", SHAPE, LATENT, CLASSES)
 
 
 def decoder_only_manifest():

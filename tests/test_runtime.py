@@ -15,6 +15,7 @@ from PIL import Image
 
 from genkit.errors import GenkitError
 from genkit.runtime import Sampler, make_session, sample_main, save_grid, save_samples
+from tiny import cvae_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 LATENT, CLASSES, SHAPE = 4, 3, (8, 8, 1)
@@ -49,18 +50,7 @@ def _identity_decoder():
 
 
 def _manifest(name, **changes):
-    manifest = {
-        "format": 1,
-        "name": name,
-        "family": "cvae",
-        "data": {"shape": list(SHAPE), "range": [0.0, 1.0], "num_classes": CLASSES},
-        "latent_dim": LATENT,
-        "prior": {"kind": "standard_normal"},
-        "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y", "output": "x"},
-        "encoding": {"network": "encoder", "image_input": "x", "label_input": "y", "outputs": ["z_mean", "z_log_var"]},
-    }
-    manifest.update(changes)
-    return manifest
+    return cvae_manifest(name, SHAPE, LATENT, CLASSES, **changes)
 
 
 @pytest.fixture(scope="session")

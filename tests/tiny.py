@@ -38,3 +38,19 @@ def tiny_spec(family: str, **overrides) -> dict:
             node = node.setdefault(part, {})
         node[last] = value
     return spec
+
+
+def cvae_manifest(name, shape, latent_dim, num_classes, **changes) -> dict:
+    """The manifest facts a conditional VAE export carries (what genkit.runtime reads)."""
+    manifest = {
+        "format": 1,
+        "name": name,
+        "family": "cvae",
+        "data": {"shape": list(shape), "range": [0.0, 1.0], "num_classes": num_classes},
+        "latent_dim": latent_dim,
+        "prior": {"kind": "standard_normal"},
+        "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y", "output": "x"},
+        "encoding": {"network": "encoder", "image_input": "x", "label_input": "y", "outputs": ["z_mean", "z_log_var"]},
+    }
+    manifest.update(changes)
+    return manifest
