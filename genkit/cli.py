@@ -234,6 +234,15 @@ def cmd_layers(args):
         print(f"{name:<32} {origin:<7} {', '.join(params)}")
 
 
+def cmd_explore(args):
+    from genkit.runtime import latent
+
+    # Only the flags the user gave: each tool's defaults are written once, in the tool.
+    skip = {"command", "tool", "export_dir", "out", "func", "debug"}
+    flags = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    print(getattr(latent, f"explore_{args.tool}")(args.export_dir, args.out, **flags))
+
+
 def cmd_sample(args):
     from genkit.runtime import sample_main
 
@@ -284,6 +293,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file to write (default: print)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_new)
+    p = sub.add_parser("explore", help="pictures of an export's latent space (onnxruntime only)")
+    p.add_argument("export_dir")
+    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    t = tools.add_parser("interpolate", help="strips between the latents of two images (--data) or two prior draws")
+    t.add_argument("--data", help="FILE.npz with x (and y), as `genkit sample --out` writes")
+    t.add_argument("--pair", dest="pairs", action="append", nargs=2, type=int, metavar=("I", "J"), help="indices into --data")
+    t.add_argument("--rows", type=int, help="strips to draw")
+    t.add_argument("--steps", type=int, help="images per strip")
+    t.add_argument("--method", metavar="{linear,slerp}")
+    t.add_argument("--label", type=int, help="class to decode with (conditional exports)")
+    t.add_argument("--seed", type=int)
+    t = tools.add_parser("arithmetic", help="decode mean(A) - mean(B) + mean(C) of encoded classes")
+    for k in "abc":
+        t.add_argument(k, type=int, metavar=k.upper())
+    t.add_argument("--data", required=True, help="FILE.npz with x and y")
+    t.add_argument("--n", type=int, help="images averaged per class")
+    t.add_argument("--label", type=int, help="class to decode the result with (conditional exports)")
+    t = tools.add_parser("manifold", help="decode a grid over a 2-D latent space")
+    t.add_argument("--n", type=int, help="grid side")
+    t.add_argument("--span", nargs=2, type=float, metavar=("LOW", "HIGH"), help="Gaussian quantiles covered")
+    t.add_argument("--label", type=int)
+    t = tools.add_parser("scatter", help="PCA or t-SNE of encoded data, coloured by label")
+    t.add_argument("--data", required=True, help="FILE.npz with x (and y)")
+    t.add_argument("--method", metavar="{pca,tsne}")
+    t.add_argument("--max-points", type=int)
+    t.add_argument("--seed", type=int)
+    for t in tools.choices.values():
+        t.add_argument("--out", required=True, help="FILE.png")
+    p.set_defaults(func=cmd_explore)
     p = sub.add_parser("sample", help="draw samples from an export with onnxruntime only")
     p.add_argument("export_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples")
