@@ -40,26 +40,12 @@ def _located(err: SpecError, loaded=None):
 
 
 def _build_for_check(loaded):
-    """The family model built on the CPU, without training data where the shape is known.
-
-    Builtin datasets have known shapes, so checking a spec neither loads nor downloads
-    them; npz and folder sources are read (a small sample) to learn theirs.
-    """
+    """The family model built on the CPU (builtin datasets are not loaded: shapes are known)."""
     _quiet_tensorflow()
-    import keras
+    from genkit.train import build_for_check
 
-    from genkit.data import BUILTIN_CLASSES, BUILTIN_SHAPES, load_data
-    from genkit.train import build_model
-
-    spec = loaded.spec
     try:
-        keras.utils.set_random_seed(spec.seed)
-        if spec.data.source in BUILTIN_SHAPES:
-            shape, classes = BUILTIN_SHAPES[spec.data.source], BUILTIN_CLASSES if spec.data.labels else None
-        else:
-            data = load_data(spec.data.model_copy(update={"limit": 64, "validation_split": 0.0}), spec.seed)
-            shape, classes = data.shape, data.num_classes
-        return build_model(spec, shape, classes, steps_per_epoch=1)
+        return build_for_check(loaded.spec)
     except SpecError as err:
         raise _located(err, loaded) from None
 
@@ -92,6 +78,13 @@ def _open_target(target: str, overrides, allow_outside_paths=False):
 
 # --------------------------------------------------------------------------- commands
 def cmd_validate(args):
+    from genkit.pipeline import is_pipeline_file, load_pipeline
+
+    if is_pipeline_file(args.spec):
+        _quiet_tensorflow()
+        plan = load_pipeline(args.spec, args.set or [], build=True)
+        print(f"{args.spec}: valid pipeline with {len(plan.runs)} runs")
+        return
     loaded = _load(args)
     model = _build_for_check(loaded)
     if args.print:
@@ -167,6 +160,14 @@ def cmd_export(args):
 
 
 def cmd_run(args):
+    from genkit.pipeline import is_pipeline_file, run_pipeline
+
+    if is_pipeline_file(args.spec):
+        if args.resume or args.out:
+            raise GenkitError("--resume and --out apply to one spec, not to a pipeline file.")
+        report = run_pipeline(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths)
+        print(f"report: {report / 'report.md'} and {report / 'report.html'}")
+        return
     start = time.time()
     prep = cmd_train(args)
     _evaluate(prep)
@@ -345,7 +346,7 @@ def main(argv=None) -> int:
         lines = [p.format() for p in err.problems] if isinstance(err, SpecError) else [str(err)]
         for line in lines:
             print(f"error: {line}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -16,6 +16,8 @@ __all__ = ["GenkitError", "Problem", "SpecError", "closest", "did_you_mean"]
 class GenkitError(Exception):
     """A mistake in the user's input (spec, flags, files); reported without a traceback."""
 
+    exit_code = 2  # what the CLI exits with; a failed pipeline run (not a user mistake) uses 1
+
 
 @dataclass(frozen=True)
 class Problem:

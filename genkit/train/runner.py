@@ -27,7 +27,7 @@ from genkit.train.checkpoint import latest_checkpoint, load_with_optimizer, rest
 from genkit.train.optimizers import make_optimizer
 from genkit.train.run_folder import find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
-__all__ = ["Prepared", "build_model", "open_run", "prepare", "train"]
+__all__ = ["Prepared", "build_for_check", "build_model", "open_run", "prepare", "train"]
 
 FINAL_WEIGHTS = "model.weights.h5"
 
@@ -72,6 +72,23 @@ def build_model(spec, data_shape, num_classes, steps_per_epoch: int):
             jit_compile=spec.train.jit_compile,
         )
     return model
+
+
+def build_for_check(spec):
+    """The compiled family model without training data, as `genkit validate` checks a spec.
+
+    Builtin datasets have known shapes, so checking neither loads nor downloads them; npz
+    and folder sources are read (a small sample) to learn theirs.
+    """
+    from genkit.data import BUILTIN_CLASSES, BUILTIN_SHAPES
+
+    keras.utils.set_random_seed(spec.seed)
+    if spec.data.source in BUILTIN_SHAPES:
+        shape, classes = BUILTIN_SHAPES[spec.data.source], BUILTIN_CLASSES if spec.data.labels else None
+    else:
+        data = load_data(spec.data.model_copy(update={"limit": 64, "validation_split": 0.0}), spec.seed)
+        shape, classes = data.shape, data.num_classes
+    return build_model(spec, shape, classes, steps_per_epoch=1)
 
 
 def _fixed_batch(data, n=32):
