@@ -244,6 +244,14 @@ def cmd_explore(args):
     print(getattr(latent, f"explore_{args.tool}")(args.export_dir, args.out, **flags))
 
 
+def cmd_score(args):
+    from genkit.runtime.anomaly import score_main
+
+    # Only the flags the user gave: the defaults are written once, in score_main.
+    given = {k: v for k, v in (("fpr", args.fpr), ("metric", args.metric)) if v is not None}
+    print(score_main(args.export_dir, args.data, args.out, normal_npz=args.normal, anomaly_labels=args.anomalous_classes, **given))
+
+
 def cmd_sample(args):
     from genkit.runtime import sample_main
 
@@ -323,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     for t in tools.choices.values():
         t.add_argument("--out", required=True, help="FILE.png")
     p.set_defaults(func=cmd_explore)
+    p = sub.add_parser("score", help="anomaly scores (reconstruction error) of images, onnxruntime only")
+    p.add_argument("export_dir")
+    p.add_argument("--data", required=True, metavar="FILE.npz", help="images to score: x, optional integer labels y")
+    p.add_argument("--normal", metavar="FILE.npz", help="held-out normal images to set the threshold on")
+    p.add_argument("--anomalous-classes", type=int, nargs="+", metavar="K", help="labels in --data that are anomalies (adds AUC, roc.png)")
+    p.add_argument("--fpr", type=float, help="share of normal examples above the threshold (default 0.05)")
+    p.add_argument("--metric", help="mse or bce (default mse)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for scores.csv, report.json, roc.png, histogram.png")
+    p.set_defaults(func=cmd_score)
     p = sub.add_parser("sample", help="draw samples from an export with onnxruntime only")
     p.add_argument("export_dir")
     p.add_argument("--n", type=int, default=64, help="number of samples")

@@ -465,12 +465,11 @@ def _write_scores_csv(path: Path, scores: np.ndarray, labels, flagged: np.ndarra
 
 
 def _figure():
-    # The object API with the Agg canvas: no pyplot, so no global backend is chosen or changed.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    # matplotlib.figure.Figure renders PNG through Agg without pyplot: no global backend is
+    # chosen or changed (as in genkit.runtime.plots), and import genkit.runtime stays light.
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.0, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
 
 
