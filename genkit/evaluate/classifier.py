@@ -9,8 +9,6 @@ weak classifier is visible next to the score it produced.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from genkit.evaluate.features import get_extractor
@@ -18,7 +16,7 @@ from genkit.evaluate.features import get_extractor
 __all__ = ["class_accuracy", "train_classifier"]
 
 
-def train_classifier(data, *, epochs: Optional[int] = None, seed: int = 0):
+def train_classifier(data, *, epochs: int | None = None, seed: int = 0):
     """(classifier, its accuracy on data's test split). Needs labelled image data.
 
     The classifier is a Keras model taking images in data's value range and returning one

@@ -56,7 +56,7 @@ def frechet_distance(f_real, f_fake, *, eps: float = 1e-6) -> float:
     again; a negligible imaginary part from round-off is dropped.
 
     Reference: Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge
-    to a Local Nash Equilibrium", NeurIPS (eq. 6).
+    to a Local Nash Equilibrium", NeurIPS.
 
     Example:
 
@@ -104,19 +104,26 @@ def kernel_inception_distance(f_real, f_fake, *, subsets: int = 100, subset_size
     unbiased — its expected value for two samples of one distribution is 0 whatever N, so
     it can be slightly negative — and its `std` over subsets shows how much to trust it.
 
-    Reference: Bińkowski et al. 2018, "Demystifying MMD GANs", ICLR (section 5, KID).
+    Reference: Bińkowski et al. 2018, "Demystifying MMD GANs", ICLR.
 
     Returns:
         {"mean": mean MMD² over subsets, "std": its standard deviation, "subsets", "subset_size"}.
     """
-    f_real, f_fake = _features(f_real, "kernel_inception_distance f_real"), _features(f_fake, "kernel_inception_distance f_fake")
+    f_real, f_fake = (
+        _features(f_real, "kernel_inception_distance f_real"),
+        _features(f_fake, "kernel_inception_distance f_fake"),
+    )
     _same_width(f_real, f_fake)
     if subsets < 1 or subset_size < 2:
-        raise ValueError(f"kernel_inception_distance: need subsets >= 1 and subset_size >= 2; got {subsets} and {subset_size}.")
+        raise ValueError(
+            f"kernel_inception_distance: need subsets >= 1 and subset_size >= 2; got {subsets} and {subset_size}."
+        )
     m = min(subset_size, len(f_real), len(f_fake))
     rng = np.random.default_rng(seed)
     estimates = [
-        _mmd2_unbiased(f_real[rng.choice(len(f_real), m, replace=False)], f_fake[rng.choice(len(f_fake), m, replace=False)])
+        _mmd2_unbiased(
+            f_real[rng.choice(len(f_real), m, replace=False)], f_fake[rng.choice(len(f_fake), m, replace=False)]
+        )
         for _ in range(subsets)
     ]
     return {"mean": float(np.mean(estimates)), "std": float(np.std(estimates)), "subsets": subsets, "subset_size": m}
@@ -143,12 +150,14 @@ def precision_recall(f_real, f_fake, *, k: int = 3, batch_size: int = 1024) -> d
     equal size, as the radii shrink as N grows.
 
     Reference: Kynkäänniemi et al. 2019, "Improved Precision and Recall Metric for Assessing
-    Generative Models", NeurIPS (eqs. 1-3; k = 3 as recommended there).
+    Generative Models", NeurIPS (k = 3 as recommended there).
     """
     f_real, f_fake = _features(f_real, "precision_recall f_real"), _features(f_fake, "precision_recall f_fake")
     _same_width(f_real, f_fake)
     if not 1 <= k < min(len(f_real), len(f_fake)):
-        raise ValueError(f"precision_recall: k must be in [1, N - 1] for both sets; got k={k} with {len(f_real)} and {len(f_fake)}.")
+        raise ValueError(
+            f"precision_recall: k must be in [1, N - 1] for both sets; got k={k} with {len(f_real)} and {len(f_fake)}."
+        )
     real_radii = _knn_radii(f_real, k, batch_size)
     fake_radii = _knn_radii(f_fake, k, batch_size)
     return {

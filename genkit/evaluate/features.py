@@ -32,7 +32,6 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 import keras
 import numpy as np
@@ -96,8 +95,17 @@ class Extractor:
         labels = extractor.predict(samples)        # (N,) int64
     """
 
-    def __init__(self, model, *, accuracy: float, feature_layer: str, value_range=(0.0, 1.0),
-                 input_range=(0.0, 1.0), name: str = "", meta: Optional[dict] = None):
+    def __init__(
+        self,
+        model,
+        *,
+        accuracy: float,
+        feature_layer: str,
+        value_range=(0.0, 1.0),
+        input_range=(0.0, 1.0),
+        name: str = "",
+        meta: dict | None = None,
+    ):
         self.model = model
         self.accuracy = float(accuracy)
         self.feature_layer = feature_layer
@@ -109,7 +117,7 @@ class Extractor:
         self._both = keras.Model(model.inputs[0], [model.get_layer(feature_layer).output, model.outputs[0]])
 
     def features(self, x, *, batch_size: int = 500) -> np.ndarray:
-        """Penultimate-layer activations of images `x` in `value_range`: (N, D) float64."""
+        """Outputs of `feature_layer` for images `x` in `value_range`: (N, D) float64."""
         return self._forward(x, batch_size)[0]
 
     def predict(self, x, *, batch_size: int = 500) -> np.ndarray:
@@ -127,7 +135,8 @@ class Extractor:
         """The classifier as a Keras model that takes images in `value_range` (class scores out).
 
         For code written against a plain Keras classifier (`classifier.predict(x)` and
-        an argmax), such as `genkit.evaluate.classifier.class_accuracy`.
+        an argmax), such as `genkit.evaluate.classifier.class_accuracy`. Unlike `predict`,
+        it does not clip values outside the range.
         """
         scale, offset = self._affine()
         if (scale, offset) == (1.0, 0.0):
@@ -138,7 +147,7 @@ class Extractor:
         )
 
     @classmethod
-    def from_keras(cls, path, data, *, layer: Optional[str] = None, input_range=(0.0, 1.0)) -> Extractor:
+    def from_keras(cls, path, data, *, layer: str | None = None, input_range=(0.0, 1.0)) -> Extractor:
         """A classifier of your own (a `.keras` file) as the extractor for `data`.
 
         Args:
@@ -152,11 +161,11 @@ class Extractor:
         """
         import genkit.nets  # noqa: F401  (registers genkit's blocks so a .keras file using them loads)
 
+        _check_data(data, "Extractor.from_keras")
         path = Path(path)
         if not path.is_file():
             raise GenkitError(f"feature extractor: {path} does not exist; expected a .keras classifier file.")
         model = keras.saving.load_model(path, compile=False)
-        _check_data(data, "Extractor.from_keras")
         if tuple(model.input_shape[1:]) != tuple(data.shape):
             raise GenkitError(
                 f"feature extractor: {path} takes images of shape {tuple(model.input_shape[1:])}, but "
@@ -166,9 +175,15 @@ class Extractor:
         names = [each.name for each in model.layers]
         if layer not in names:
             raise GenkitError(f"feature extractor: {path} has no layer {layer!r}; its layers are {', '.join(names)}.")
-        extractor = cls(model, accuracy=float("nan"), feature_layer=layer, value_range=data.range,
-                        input_range=input_range, name=f"classifier {path} (layer {layer!r}) on {data.source}",
-                        meta={"path": str(path), "origin": data.origin, "test_examples": len(data.x_test)})
+        extractor = cls(
+            model,
+            accuracy=float("nan"),
+            feature_layer=layer,
+            value_range=data.range,
+            input_range=input_range,
+            name=f"classifier {path} (layer {layer!r}) on {data.source}",
+            meta={"path": str(path), "origin": data.origin, "test_examples": len(data.x_test)},
+        )
         extractor.accuracy = float(np.mean(extractor.predict(data.x_test) == data.y_test))
         return extractor
 
@@ -182,7 +197,9 @@ class Extractor:
         x = np.asarray(x, dtype=np.float32)
         expected = tuple(self.model.input_shape[1:])
         if x.shape[1:] != expected:
-            raise ValueError(f"feature extractor: got images of shape {x.shape[1:]}; expected (N, {', '.join(map(str, expected))}).")
+            raise ValueError(
+                f"feature extractor: got images of shape {x.shape[1:]}; expected (N, {', '.join(map(str, expected))})."
+            )
         scale, offset = self._affine()
         low, high = self.input_range
         features, scores = [], []
@@ -197,7 +214,7 @@ class Extractor:
         return np.concatenate(features), np.concatenate(scores)
 
 
-def get_extractor(data, *, seed: int = 0, cache_dir=None, epochs: Optional[int] = None) -> Extractor:
+def get_extractor(data, *, seed: int = 0, cache_dir=None, epochs: int | None = None) -> Extractor:
     """genkit's CNN for `data`: loaded from the cache, or trained on its real images and cached.
 
     Args:
@@ -243,14 +260,17 @@ def _check_data(data, who: str) -> None:
 def _unit_grid(x: np.ndarray, value_range) -> np.ndarray:
     """Images in `value_range` as uint16 levels of [0, 1]: round((x - low) / (high - low) * 65535).
 
-    8-bit data in either range lands on the same integers (k * 257), whatever float
-    round-off the [-1, 1] mapping left, so both ranges give one key and one training set.
+    8-bit data in either range lands on the same integers (k * 257): float32 round-off of
+    the [-1, 1] mapping moves a level by < 0.02, far from the 0.5 that would change it. So
+    both ranges give one key and one training set.
     """
     low, high = value_range
     out = np.empty(x.shape, np.uint16)
-    for start in range(0, len(x), 10_000):  # chunks: no float64 copy of the whole set
-        unit = (x[start : start + 10_000].astype(np.float64) - low) * (_LEVELS / (high - low))
-        out[start : start + 10_000] = np.rint(np.clip(unit, 0, _LEVELS))
+    for start in range(0, len(x), 10_000):  # chunks: one small float32 buffer at a time
+        unit = x[start : start + 10_000] - np.float32(low)
+        unit *= np.float32(_LEVELS / (high - low))
+        np.clip(unit, 0, _LEVELS, out=unit)
+        out[start : start + 10_000] = np.rint(unit, out=unit)
     return out
 
 
@@ -261,7 +281,7 @@ def _training_set(data) -> tuple[np.ndarray, np.ndarray]:
     same images in different orders; sorting by a fingerprint of each image gives them one
     cache entry.
     """
-    grid = _unit_grid(np.concatenate([data.x_train, data.x_val]), data.range)
+    grid = np.concatenate([_unit_grid(data.x_train, data.range), _unit_grid(data.x_val, data.range)])
     labels = np.concatenate([data.y_train, data.y_val]).astype(np.int32)
     weights = np.random.default_rng(0).integers(1, 2**20, size=int(np.prod(grid.shape[1:])), dtype=np.int64)
     flat = grid.reshape(len(grid), -1)
@@ -273,7 +293,11 @@ def _training_set(data) -> tuple[np.ndarray, np.ndarray]:
 
 def _digest(grid, labels, recipe, seed, num_classes) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"recipe": recipe, "seed": seed, "num_classes": num_classes, "shape": grid.shape}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"recipe": recipe, "seed": seed, "num_classes": num_classes, "shape": grid.shape}, sort_keys=True
+        ).encode()
+    )
     h.update(grid.tobytes())
     h.update(labels.tobytes())
     return h.hexdigest()
@@ -401,8 +425,9 @@ def _train_entry(entry: Path, key, grid, labels, recipe, seed, data) -> Extracto
         "keras": keras.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    extractor = Extractor(model, accuracy=float("nan"), feature_layer="features", value_range=data.range,
-                          name=_name(data, key), meta=meta)
+    extractor = Extractor(
+        model, accuracy=float("nan"), feature_layer="features", value_range=data.range, name=_name(data, key), meta=meta
+    )
     extractor.accuracy = meta["accuracy"] = float(np.mean(extractor.predict(data.x_test) == data.y_test))
     with atomic_directory(entry) as tmp:
         model.save_weights(tmp / _WEIGHTS)
@@ -410,7 +435,7 @@ def _train_entry(entry: Path, key, grid, labels, recipe, seed, data) -> Extracto
     return extractor
 
 
-def _load_entry(entry: Path, key, data) -> Optional[Extractor]:
+def _load_entry(entry: Path, key, data) -> Extractor | None:
     """The cached extractor, or None when there is none or it cannot be read (then it is retrained)."""
     try:
         meta = json.loads((entry / _META).read_text())
@@ -418,10 +443,12 @@ def _load_entry(entry: Path, key, data) -> Optional[Extractor]:
             return None
         model = _network(meta["shape"], meta["num_classes"], meta["recipe"])
         model.load_weights(entry / _WEIGHTS)
+        accuracy = float(meta["accuracy"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    extractor = Extractor(model, accuracy=meta["accuracy"], feature_layer="features", value_range=data.range,
-                          name=_name(data, key), meta=meta)
+    extractor = Extractor(
+        model, accuracy=accuracy, feature_layer="features", value_range=data.range, name=_name(data, key), meta=meta
+    )
     test_key = _test_digest(data)
     if meta.get("test_key") != test_key:
         # Same training images, other test split (e.g. a different data.limit): score on this one.
