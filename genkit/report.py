@@ -236,13 +236,7 @@ def _markdown(name, description, header, rows, columns, images) -> str:
     for row in rows:
         r = row.record
         out += [f"## {r.label}", ""]
-        facts = [f"spec `{r.spec}`", f"family {r.family}"]
-        if r.run_dir:
-            facts.append(f"run folder `{r.run_dir}`")
-        if r.export_dir:
-            facts.append(f"export `{r.export_dir}`")
-        if r.seconds is not None:
-            facts.append(f"{format_duration(r.seconds)} in all")
+        facts = [f"{label} `{value}`" if code else f"{label}{value}" for label, value, code in _run_facts(r)]
         out += [" · ".join(facts), ""]
         if r.status == "failed":
             out += [f"**Failed at {r.stage or 'start'}:**", "", "```", r.error, "```", ""]
@@ -344,15 +338,24 @@ def _html(name, description, header, rows, columns) -> str:
 """
 
 
+def _run_facts(r) -> list:
+    """(label, value, shown as code) of one run, for the markdown and the HTML report alike."""
+    facts = [("spec", r.spec, True), ("family ", r.family, False)]
+    if r.run_dir:
+        facts.append(("run folder", r.run_dir, True))
+    if r.export_dir:
+        facts.append(("export", r.export_dir, True))
+    if r.seconds is not None:
+        facts.append(("", f"{format_duration(r.seconds)} in all", False))
+    return facts
+
+
 def _html_section(i: int, row: _Row) -> str:
     e, r = html.escape, row.record
-    meta = [f"spec <code>{e(r.spec)}</code>", f"family {e(r.family)}"]
-    if r.run_dir:
-        meta.append(f"run folder <code>{e(str(r.run_dir))}</code>")
-    if r.export_dir:
-        meta.append(f"export <code>{e(str(r.export_dir))}</code>")
-    if r.seconds is not None:
-        meta.append(f"{e(format_duration(r.seconds))} in all")
+    meta = [
+        f"{label} <code>{e(str(value))}</code>" if code else f"{e(label)}{e(str(value))}"
+        for label, value, code in _run_facts(r)
+    ]
     parts = [
         f'<section class="run {e(r.status)}" id="run-{i}">',
         f'<h2>{e(r.label)} <span class="badge {e(r.status)}">{e(_status(r))}</span></h2>',
