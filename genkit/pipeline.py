@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import sys
@@ -46,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genkit.errors import GenkitError, Problem, SpecError, did_you_mean
 from genkit.report import RunRecord, format_duration, write_report
-from genkit.spec import LoadedSpec, SourceMap, load_spec, parse_override
+from genkit.spec import LoadedSpec, SourceMap, load_spec, parse_override, validate_dict
 from genkit.spec.loader import ALLOW_OUTSIDE_ENV, PATH_FIELDS, _label, _pydantic_problems, _read_yaml, outside_paths_allowed
 
 __all__ = ["Pipeline", "PipelineFailed", "PipelineFile", "PlannedRun", "RunEntry", "is_pipeline_file", "load_pipeline", "run_pipeline"]
@@ -333,13 +334,15 @@ def _build_problems(loaded: LoadedSpec) -> list:
 
 
 # --------------------------------------------------------------------------- 2-4. run and report
-def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False) -> Path:
+def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, reuse: bool = False) -> Path:
     """Check every run, then train, evaluate and export each; return the report folder.
 
     Args:
         path: the pipeline YAML file (a mapping with a top-level `pipeline:` key).
         overrides: `--set` strings for every run (they win over the file's own).
         allow_outside_paths: as `genkit run --allow-outside-paths`.
+        reuse: keep a run whose identical resolved spec already finished (run folder with
+            final weights and metrics.json) and whose export holds that spec; train the rest.
 
     Returns:
         `reports/<pipeline>/`, holding report.md, report.html and metrics.csv.
@@ -382,6 +385,9 @@ def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False) -> Pa
     try:
         for i, (run, record) in enumerate(zip(pipeline.runs, records), 1):
             print(f"\n[{i}/{n}] {run.label}: {record.spec} ({record.family})", flush=True)
+            if reuse and _reuse(run, record):
+                report()
+                continue
             try:
                 _run_one(run, record, f"[{i}/{n}] {run.label}")
             except KeyboardInterrupt:
@@ -453,6 +459,30 @@ def _run_one(run: PlannedRun, record: RunRecord, tag: str) -> None:
         print(f"{tag} done in {format_duration(time.time() - start)}", flush=True)
     finally:
         record.seconds = time.time() - start
+
+
+def _reuse(run: PlannedRun, record: RunRecord) -> bool:
+    """Fill `record` from an earlier finished run and export of the identical spec, if there is one."""
+    from genkit.train.run_folder import find_finished_run
+
+    run_dir = find_finished_run(run.loaded.spec)
+    try:
+        manifest = json.loads((Path(run.export_dir) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    if run_dir is None or manifest.get("spec") is None:
+        return False
+    try:
+        exported = validate_dict(manifest["spec"]).model_dump(mode="json")
+    except SpecError:
+        return False
+    if exported != run.loaded.spec.model_dump(mode="json"):
+        return False
+    facts = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    record.status, record.run_dir, record.export_dir = "ok", run_dir, Path(run.export_dir)
+    record.train_seconds = facts.get("train_seconds")
+    print(f"reused {run_dir} and {run.export_dir}: same resolved spec, finished", flush=True)
+    return True
 
 
 class _DropRetracingWarnings(logging.Filter):

@@ -41,6 +41,12 @@ KEY_METRICS = {
     "reconstruction": "reconstruction",
     "mse_per_pixel": "MSE / pixel",
     "neg_elbo": "−ELBO",
+    "neg_log_likelihood": "−log p(x) IW",
+    "fid": "FID",
+    "kid": "KID",
+    "precision": "precision",
+    "recall": "recall",
+    "mode_coverage": "modes",
     "class_accuracy": "class accuracy",
 }
 STATUS_TEXT = {"ok": "ok", "failed": "failed", "pending": "not run yet"}
@@ -70,6 +76,7 @@ class _Row:
     record: RunRecord
     metrics: dict
     origin: str
+    feature_space: str  # the extractor sample scores were computed with, if any
     parity: Optional[float]
     grid: Optional[Path]
     grid_caption: str
@@ -112,6 +119,7 @@ def _row(record: RunRecord) -> _Row:
         record=record,
         metrics=report.get("metrics", {}),
         origin=report.get("protocol", {}).get("data", ""),
+        feature_space=report.get("protocol", {}).get("feature_space", ""),
         parity=max(diffs) if diffs else None,
         grid=grid,
         grid_caption=caption,
@@ -187,10 +195,23 @@ def _parity(value) -> str:
     return "–" if value is None else f"{value:.1e}"
 
 
-def _origins(rows) -> list:
-    """'mnist from <origin>' once per distinct data source and origin (the table shows the source)."""
+def _notes(rows) -> list:
+    """Sentences about where the numbers come from: each data origin and feature space once."""
+    notes = []
     seen = dict.fromkeys((row.record.data_source, row.origin) for row in rows if row.origin)
-    return [f"{source} from {origin}" for source, origin in seen]
+    if seen:
+        notes.append("Data: " + "; ".join(f"{source} from {origin}" for source, origin in seen) + ".")
+    spaces = dict.fromkeys(row.feature_space for row in rows if row.feature_space)
+    if spaces:
+        notes.append(
+            "FID, KID, precision/recall, modes (share of classes among the samples) and class accuracy are "
+            "computed in the feature space of: " + "; ".join(spaces) + "."
+        )
+    floors = sorted({round(row.metrics["fid_real_train"], 1) for row in rows if "fid_real_train" in row.metrics})
+    if floors:
+        shown = f"{floors[0]:g}" if len(floors) == 1 else f"{floors[0]:g} to {floors[-1]:g}"
+        notes.append(f"Real training images in place of samples score FID {shown}: the floor of this protocol.")
+    return notes
 
 
 def _status(record: RunRecord) -> str:
@@ -230,8 +251,8 @@ def _markdown(name, description, header, rows, columns, images) -> str:
         cells += [_number(row.metrics.get(c)) for c in columns] + [_parity(row.parity), _status(r)]
         out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     out += [""]
-    if _origins(rows):
-        out += ["Data: " + "; ".join(_origins(rows)) + ".", ""]
+    for sentence in _notes(rows):
+        out += [sentence, ""]
     out += [NOTE, ""]
     for row in rows:
         r = row.record
@@ -267,7 +288,10 @@ th, td { padding: 7px 9px; border-bottom: 1px solid #e4e7eb; text-align: left; v
 th { background: #f6f8fa; font-weight: 600; vertical-align: bottom; }
 tr:last-child td { border-bottom: none; }
 tbody tr:hover { background: #fafbfc; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.num { text-align: right; }  /* headings wrap, so a wide metrics table still fits the page */
+table.wide { font-size: 13px; }
+table.wide th, table.wide td { padding: 6px 6px; }
 td.run a { color: #0550ae; font-weight: 600; text-decoration: none; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12.5px; font-weight: 600; white-space: nowrap; }
 .badge.ok { background: #dafbe1; color: #116329; }
@@ -323,13 +347,13 @@ def _html(name, description, header, rows, columns) -> str:
 <h1>Pipeline {e(name)}</h1>
 {f'<p class="description">{e(description)}</p>' if description else ""}
 <p class="facts">{e(header)}</p>
-<div class="table-wrap"><table>
+<div class="table-wrap"><table{' class="wide"' if len(columns) > 8 else ""}>
 <thead><tr>{heads}</tr></thead>
 <tbody>
 {chr(10).join(body)}
 </tbody>
 </table></div>
-{f'<p class="note">Data: {e("; ".join(_origins(rows)))}.</p>' if _origins(rows) else ""}
+{"".join(f'<p class="note">{e(sentence)}</p>' for sentence in _notes(rows))}
 <p class="note">{note}</p>
 {chr(10).join(sections)}
 </main>

@@ -210,11 +210,11 @@ CASES = [
          ("got 'mnsit'", "Did you mean 'mnist'")),
     Case("bad_corruption", "dae", sub("corruption: masking", "corruption: gausian"), "loss.corruption",
          "corruption:", ("got 'gausian'", "Did you mean 'gaussian'?")),
-    Case("bad_metric", "cvae", sub("[reconstruction, elbo, class_accuracy]", "[reconstruction, elbow, class_accuracy]"),
+    Case("bad_metric", "cvae", sub("[reconstruction, elbo, log_likelihood", "[reconstruction, elbow, log_likelihood"),
          "evaluate.metrics[1]", "metrics:", ("got 'elbow'", "Did you mean 'elbo'?")),
     Case("loss_option_of_another_family", "vae", sub("  kl_warmup_epochs: 2\n", "  kl_warmup_epochs: 2\n  sparsity_target: 0.1\n"),
          "loss.sparsity_target", "sparsity_target:", ("unknown key 'sparsity_target'", "kl_weight")),
-    Case("elbo_for_autoencoder", "ae", sub("loss:\n", "evaluate:\n  metrics: [reconstruction, elbo]\n\nloss:\n"),
+    Case("elbo_for_autoencoder", "ae", sub("metrics: [reconstruction, fid", "metrics: [reconstruction, elbo, fid"),
          "evaluate.metrics", "metrics:", ("'elbo' needs a VAE family",)),
     # ---- networks of the family
     Case("missing_decoder", "ae", cut("    decoder:\n", "\nloss:"), "model.networks", "networks:",

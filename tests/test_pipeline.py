@@ -75,6 +75,26 @@ def test_pipeline_trains_evaluates_exports_each_run_and_writes_one_report(projec
     assert "http://" not in page and "https://" not in page and "<link" not in page
 
 
+def test_reuse_keeps_finished_runs_of_the_same_spec_and_trains_the_changed_one(project, capsys):
+    path = two_runs(project)
+    run_pipeline(path)
+    first = sorted((project / "runs").glob("*/*/model.weights.h5"))
+    capsys.readouterr()
+
+    spec = yaml.safe_load((project / "specs" / "vae.yaml").read_text())
+    spec["seed"] = 4  # the VAE's spec changes; the autoencoder's does not
+    write_yaml(project / "specs" / "vae.yaml", spec)
+    run_pipeline(path, reuse=True)
+    out = capsys.readouterr().out
+    second = sorted((project / "runs").glob("*/*/model.weights.h5"))
+
+    assert out.count("reused ") == 1 and "runs/tiny_autoencoder" in out.split("reused ")[1].splitlines()[0]
+    assert len(second) == len(first) + 1  # only the VAE trained again
+    with open(project / "reports" / "tiny" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(r["train_seconds"] for r in rows)
+
+
 # --------------------------------------------------------------------------- checked before training
 def test_every_problem_of_the_pipeline_and_its_specs_is_reported_before_any_training(project):
     bad = tiny_spec("vae")

@@ -130,7 +130,7 @@ def test_metrics_must_apply_to_the_family(tmp_path):
     text = MINIMAL.replace("family: vae", "family: autoencoder").replace("  latent_dim: 4\n", "")
     text += "evaluate: {metrics: [reconstruction, elbo, class_accuracy]}\n"
     messages = " ".join(p.message for p in problems_of(write(tmp_path, text)))
-    assert "'elbo' needs a VAE family" in messages and "not conditional" in messages
+    assert "'elbo' needs a VAE family" in messages and "no model.condition" in messages
 
 
 def test_section_given_as_a_scalar_is_a_located_error(tmp_path):

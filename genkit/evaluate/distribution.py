@@ -217,4 +217,4 @@ def mode_coverage(predicted_labels, num_classes: int) -> dict:
     counts = np.bincount(labels, minlength=num_classes)
     p = counts[counts > 0] / labels.size
     entropy = float(-(p * np.log(p)).sum() / np.log(num_classes))
-    return {"coverage": float(np.mean(counts > 0)), "entropy": max(entropy, 0.0), "counts": counts.tolist()}
+    return {"coverage": float(np.mean(counts > 0)), "entropy": max(entropy, 0.0) + 0.0, "counts": counts.tolist()}

@@ -133,7 +133,7 @@ def metadata_facts(manifest: dict) -> dict[str, str]:
             facts[key] = text
 
     for key, value in manifest.items():
-        if key == "networks":
+        if key in ("networks", "spec"):  # per-network entries; the whole resolved spec
             continue
         if isinstance(value, dict):
             for sub, inner in value.items():

@@ -112,16 +112,38 @@ class Autoencoder(GenerativeModel):
         labels = ["input", "output"] * (len(rows) // 2)
         return np.concatenate(rows), cols, labels
 
+    # -- sampling through a fitted prior ---------------------------------------------
+    def fit_prior(self, x_train) -> dict:
+        """Fit the Gaussian over codes of (up to 10,000) training images that sampling draws from.
+
+        An autoencoder has no prior of its own; decoding draws from a Gaussian fitted to
+        its codes is the usual baseline, and what `genkit sample` does with its export.
+        """
+        codes = self.encoder.predict(x_train[:10000], batch_size=256, verbose=0)
+        prior = fit_gaussian(codes)
+        # Kept as arrays: Keras would wrap a dict attribute in a tracking type that the
+        # manifest (JSON, deep-copied) must not carry.
+        self.prior_mean, self.prior_scale_tril = np.asarray(prior["mean"]), np.asarray(prior["scale_tril"])
+        return prior
+
+    def sample(self, n: int, labels=None, seed: int = 0):
+        """n images decoded from the fitted prior (call `fit_prior` first)."""
+        if getattr(self, "prior_mean", None) is None:
+            raise RuntimeError("an autoencoder samples from a Gaussian fitted to its codes: call fit_prior(x_train) first.")
+        eps = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
+        z = self.prior_mean + eps @ self.prior_scale_tril.T  # (n, latent_dim)
+        z = z.astype("float32").reshape((n, *self.code_shape))
+        return self.decoder.predict(z, verbose=0, batch_size=256)
+
     def export_plan(self, x_train, y_train=None):
         # Runtime latents are flat vectors; a spatial code is reshaped inside the graph.
         z = keras.Input((self.latent_dim,), name="z")
         decoder = keras.Model(z, self.decoder(keras.layers.Reshape(self.code_shape)(z)), name="decoder")
         x = keras.Input(self.data_shape, name="x")
         encoder = keras.Model(x, keras.layers.Flatten(name="z")(self.encoder(x)), name="encoder")
-        codes = encoder.predict(x_train[:10000], batch_size=256, verbose=0)
         facts = {
             "latent_dim": self.latent_dim,
-            "prior": fit_gaussian(codes),
+            "prior": self.fit_prior(x_train),
             "sampling": {"network": "decoder", "latent_input": "z", "label_input": None, "output": "x"},
             "encoding": {"network": "encoder", "image_input": "x", "label_input": None, "outputs": ["z"]},
             "networks": {"decoder": {"outputs": ["x"]}, "encoder": {"outputs": ["z"]}},

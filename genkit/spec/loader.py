@@ -152,7 +152,7 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[d
         raise SpecError([Problem(("extends",), f"extends forms a cycle: {cycle}.", "Remove one of the links.", where)])
     label = _label(path)
     data, lines = _read_yaml(path, label)
-    _resolve_data_path(data, path.parent)
+    _resolve_relative_paths(data, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
         return data, lines
@@ -172,13 +172,17 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[d
     return _merge(base, data), merged_lines
 
 
-def _resolve_data_path(data: dict, folder: Path) -> None:
-    """A relative data.path written in a spec file means: relative to that file."""
-    section = data.get("data")
-    if isinstance(section, dict) and isinstance(section.get("path"), str):
-        candidate = Path(section["path"]).expanduser()
-        if not candidate.is_absolute():
-            section["path"] = str(folder / candidate)
+# Files a spec reads: a relative path written in a spec file is relative to that file.
+SPEC_RELATIVE_PATHS = (("data", "path"), ("evaluate", "feature_extractor"))
+
+
+def _resolve_relative_paths(data: dict, folder: Path) -> None:
+    for section_name, key in SPEC_RELATIVE_PATHS:
+        section = data.get(section_name)
+        if isinstance(section, dict) and isinstance(section.get(key), str):
+            candidate = Path(section[key]).expanduser()
+            if not candidate.is_absolute():
+                section[key] = str(folder / candidate)
 
 
 def _label(path: Path) -> str:
@@ -333,7 +337,7 @@ def validate_dict(data: dict, source: SourceMap | None = None, default_name: str
 
 
 # Fields holding paths: written in a spec file, they must stay inside the project folder.
-PATH_FIELDS = (("data", "path"), ("runs_dir",), ("export", "dir"))
+PATH_FIELDS = (("data", "path"), ("evaluate", "feature_extractor"), ("runs_dir",), ("export", "dir"))
 ALLOW_OUTSIDE_ENV = "GENKIT_ALLOW_OUTSIDE_PATHS"
 
 

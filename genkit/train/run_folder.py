@@ -14,7 +14,7 @@ from genkit import __version__
 from genkit.atomic import atomic_write_text
 from genkit.errors import GenkitError
 
-__all__ = ["find_latest_run", "new_run_dir", "spec_hash", "write_run_record"]
+__all__ = ["add_train_seconds", "find_finished_run", "find_latest_run", "new_run_dir", "spec_hash", "write_run_record"]
 
 SPEC_FILE = "spec.yaml"
 
@@ -46,6 +46,25 @@ def find_latest_run(spec):
     return runs[-1] if runs else None
 
 
+def find_finished_run(spec):
+    """The newest run folder trained, evaluated and saved with exactly this resolved spec, or None."""
+    from genkit.errors import SpecError
+    from genkit.spec import validate_dict
+
+    base = Path(spec.runs_dir) / spec.name
+    resolved = spec.model_dump(mode="json")
+    for run_dir in sorted(base.glob("*"), reverse=True) if base.is_dir() else []:
+        if not ((run_dir / "model.weights.h5").is_file() and (run_dir / "metrics.json").is_file()):
+            continue
+        try:
+            # Validated again, so that options added to genkit since (with their defaults) compare equal.
+            if validate_dict(yaml.safe_load((run_dir / SPEC_FILE).read_text())).model_dump(mode="json") == resolved:
+                return run_dir
+        except (OSError, yaml.YAMLError, SpecError):
+            continue
+    return None
+
+
 def write_run_record(run_dir: Path, spec, data_origin: str) -> None:
     """The resolved spec (every default filled in) and the facts needed to reproduce the run."""
     import keras
@@ -67,6 +86,14 @@ def write_run_record(run_dir: Path, spec, data_origin: str) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2))
+
+
+def add_train_seconds(run_dir: Path, seconds: float) -> None:
+    """Add a training session's wall time to run.json (a resumed run adds up its sessions)."""
+    path = Path(run_dir) / "run.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record["train_seconds"] = round(record.get("train_seconds", 0.0) + seconds, 1)
+    atomic_write_text(path, json.dumps(record, indent=2))
 
 
 def read_run_spec(run_dir: Path) -> dict:
