@@ -8,6 +8,7 @@ and exits with code 2; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -152,7 +153,35 @@ def _export(prep, out):
 
 
 def cmd_evaluate(args):
+    options = {"steps": args.steps, "sampler": args.sampler, "eta": args.eta, "guidance_scale": args.guidance_scale}
+    if _is_export_dir(args.target):
+        _evaluate_export(args.target, args.set, options)
+        return
+    given = [f"--{k.replace('_scale', '').replace('_', '-')}" for k, v in options.items() if v is not None]
+    if given:
+        raise GenkitError(f"{', '.join(given)}: sampler settings apply when evaluating a diffusion export folder, not a run.")
     _evaluate(_open_target(args.target, args.set, args.allow_outside_paths))
+
+
+def _is_export_dir(path: str) -> bool:
+    return Path(path).is_dir() and (Path(path) / "manifest.json").is_file()
+
+
+def _evaluate_export(export_dir, overrides, options):
+    if overrides:
+        raise GenkitError(f"--set does not apply to an export folder ({export_dir}): it is evaluated with the spec it was trained with.")
+    _quiet_tensorflow()
+    from genkit.atomic import atomic_write_text
+    from genkit.evaluate import format_table
+    from genkit.evaluate.export_eval import evaluate_export
+
+    report = evaluate_export(export_dir, **options)
+    path = Path(export_dir) / "metrics.json"
+    atomic_write_text(path, json.dumps(report, indent=2))
+    print(format_table(report))
+    for metric, why in report["skipped"].items():
+        print(f"  {metric}: not computed ({why})")
+    print(f"metrics written to {path}")
 
 
 def cmd_export(args):
@@ -165,9 +194,11 @@ def cmd_run(args):
     if is_pipeline_file(args.spec):
         if args.resume or args.out:
             raise GenkitError("--resume and --out apply to one spec, not to a pipeline file.")
-        report = run_pipeline(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths)
+        report = run_pipeline(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths, reuse=args.reuse)
         print(f"report: {report / 'report.md'} and {report / 'report.html'}")
         return
+    if args.reuse:
+        raise GenkitError("--reuse applies to pipeline files; for one spec, --resume continues its newest run.")
     start = time.time()
     prep = cmd_train(args)
     _evaluate(prep)
@@ -255,7 +286,12 @@ def cmd_score(args):
 def cmd_sample(args):
     from genkit.runtime import sample_main
 
-    print(sample_main(args.export_dir, args.n, args.label, args.out, args.seed, args.steps))
+    print(
+        sample_main(
+            args.export_dir, args.n, args.label, args.out, args.seed, args.steps,
+            sampler=args.sampler, eta=args.eta, guidance_scale=args.guidance_scale,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- parser
@@ -275,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"))
     p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
     p.add_argument("--out", help="export folder (default: exports/<name>)")
+    p.add_argument(
+        "--reuse", action="store_true", help="pipelines: keep runs whose identical spec already finished and exported"
+    )
     p.set_defaults(func=cmd_run)
     p = with_spec(sub.add_parser("validate", help="check a spec and build its networks"))
     p.add_argument("--print", action="store_true", help="print the fully resolved spec (every default filled in)")
@@ -285,11 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     for name, helptext, func in (("evaluate", "held-out metrics of a run", cmd_evaluate), ("export", "export a run to ONNX", cmd_export)):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("target", help="a run folder (runs/<name>/<time>) or a spec (its newest run)")
+        target = "a run folder (runs/<name>/<time>) or a spec (its newest run)"
+        p.add_argument("target", help=target + (", or an export folder (scored through onnxruntime)" if name == "evaluate" else ""))
         p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field")
         p.add_argument("--allow-outside-paths", action="store_true", help="let the spec name paths outside the working folder")
         if name == "export":
             p.add_argument("--out", help="export folder (default: exports/<name>)")
+        else:
+            p.add_argument("--steps", type=int, help="diffusion export: sampler steps")
+            p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion export: sampler")
+            p.add_argument("--eta", type=float, help="diffusion export: DDIM eta")
+            p.add_argument("--guidance-scale", type=float, help="diffusion export: classifier-free guidance scale")
         p.set_defaults(func=func)
     sub.add_parser("schema", help="print the JSON Schema of specs (for editors)").set_defaults(func=cmd_schema)
     p = sub.add_parser("layers", help="list the layer names a spec may use, with their arguments")
@@ -345,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--label", type=int, help="class to draw (conditional models)")
     p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
+    p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion exports: sampler (default: the export's)")
+    p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
+    p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y)")
     p.set_defaults(func=cmd_sample)

@@ -13,12 +13,19 @@ from keras import ops
 __all__ = [
     "binary_crossentropy_sum",
     "contractive_penalty",
+    "discriminator_loss",
+    "feature_matching_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "js_divergence_lower_bound",
     "kl_divergence_normal",
     "kl_sparsity_penalty",
     "l1_sparsity_penalty",
     "per_example_sum",
     "reconstruction_loss",
     "squared_error_sum",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
 ]
 
 _EPS = 1e-7
@@ -81,3 +88,108 @@ def l1_sparsity_penalty(activations):
 def contractive_penalty(jacobian):
     """Batch mean of ‖J‖²_F for per-example Jacobians J = ∂f(x)/∂x of shape (B, ...)."""
     return ops.mean(per_example_sum(ops.square(ops.cast(jacobian, "float32"))))
+
+
+# --------------------------------------------------------------------------- adversarial
+# Discriminators output logits l (D(x) = σ(l)); every cross-entropy below is written with
+# softplus, the stable form of −log σ(l) = softplus(−l) and −log(1 − σ(l)) = softplus(l).
+
+
+def _logits(logits):
+    return ops.reshape(ops.cast(logits, "float32"), (-1,))
+
+
+def discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0):
+    """½·BCE(D(x), 1 − s) + ½·BCE(D(G(z)), 0), each a batch mean, from logits.
+
+    Goodfellow et al. 2014, eq. 1 (halved, so a discriminator that outputs ½ everywhere
+    scores log 2). `label_smoothing` s is one-sided (Salimans et al. 2016, section 3.4):
+    only the real target moves to 1 − s.
+    """
+    real, fake = _logits(real_logits), _logits(fake_logits)
+    target = 1.0 - label_smoothing
+    # BCE(l, t) = t·softplus(−l) + (1 − t)·softplus(l)
+    real_term = ops.mean(target * ops.softplus(-real) + (1.0 - target) * ops.softplus(real))
+    return 0.5 * real_term + 0.5 * ops.mean(ops.softplus(fake))
+
+
+def generator_loss(kind: str, fake_logits):
+    """Batch mean of the generator's loss `kind` on the logits l of D(G(z)).
+
+    non_saturating: −log D(G(z)) = softplus(−l) (Goodfellow et al. 2014, section 3);
+    minimax: log(1 − D(G(z))) = −softplus(l), the game's own value;
+    max_likelihood: −exp(l) = −exp(σ⁻¹(D(G(z)))) (Goodfellow 2014, "On distinguishability
+    criteria for estimating generative models"), whose expected gradient is that of
+    KL(p_data ‖ p_model) when D is optimal.
+    """
+    logits = _logits(fake_logits)
+    if kind == "non_saturating":
+        return ops.mean(ops.softplus(-logits))
+    if kind == "minimax":
+        return -ops.mean(ops.softplus(logits))
+    if kind == "max_likelihood":
+        return -ops.mean(ops.exp(logits))
+    raise ValueError(f"unknown generator loss {kind!r}; expected non_saturating, minimax or max_likelihood")
+
+
+def js_divergence_lower_bound(real_logits, fake_logits):
+    """log 2 − ½·BCE(D(x), 1) − ½·BCE(D(G(z)), 0): a lower bound on JSD(p_data ‖ p_model).
+
+    For any discriminator, E log D(x) + E log(1 − D(G(z))) ≤ −log 4 + 2·JSD (Goodfellow et
+    al. 2014, Theorem 1), with equality at the optimal D. At most log 2; lower means the
+    discriminator separates real from generated images less well.
+    """
+    return ops.log(2.0) - discriminator_loss(real_logits, fake_logits)
+
+
+def feature_matching_loss(real_features, fake_features):
+    """‖mean f(x) − mean f(G(z))‖², the batch means of features f summed over units.
+
+    Salimans et al. 2016, section 3.1: the generator matches the expected value of an
+    intermediate discriminator layer on real data.
+    """
+    real = ops.cast(real_features, "float32")
+    fake = ops.cast(fake_features, "float32")
+    real = ops.mean(ops.reshape(real, (ops.shape(real)[0], -1)), axis=0)
+    fake = ops.mean(ops.reshape(fake, (ops.shape(fake)[0], -1)), axis=0)
+    return ops.sum(ops.square(real - fake))
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """E[D(G(z))] − E[D(x)] (batch means): the critic maximises the Wasserstein estimate.
+
+    Arjovsky et al. 2017, Algorithm 1; its negative, E[D(x)] − E[D(G(z))], estimates
+    W(p_data, p_model) up to the critic's Lipschitz constant.
+    """
+    return ops.mean(_logits(fake_scores)) - ops.mean(_logits(real_scores))
+
+
+def wasserstein_generator_loss(fake_scores):
+    """−E[D(G(z))] (batch mean), Arjovsky et al. 2017, Algorithm 1."""
+    return -ops.mean(_logits(fake_scores))
+
+
+def gradient_penalty(critic, real, fake, epsilon=None):
+    """Batch mean of (‖∇_x̂ D(x̂)‖₂ − 1)² at x̂ = ε·x + (1 − ε)·G(z), ε ~ U[0, 1] per example.
+
+    Gulrajani et al. 2017, Algorithm 1 (the λ weight is the caller's). `critic` maps a batch
+    of images to scores; `epsilon` (B,) fixes the interpolation (tests), else it is drawn.
+    The gradient is taken inside a tape, so the penalty itself is differentiable with respect
+    to the critic's weights (a second-order gradient).
+    """
+    import tensorflow as tf
+
+    real = tf.cast(real, "float32")
+    fake = tf.cast(fake, "float32")
+    batch = tf.shape(real)[0]
+    if epsilon is None:
+        epsilon = tf.random.uniform((batch,), 0.0, 1.0)
+    epsilon = tf.reshape(tf.cast(epsilon, "float32"), tf.concat([[batch], tf.ones(tf.rank(real) - 1, tf.int32)], 0))
+    mixed = epsilon * real + (1.0 - epsilon) * fake  # (B, H, W, C)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = tf.reduce_sum(tf.cast(critic(mixed), "float32"))  # examples are independent: ∂Σ/∂x̂_i = ∂D(x̂_i)/∂x̂_i
+    grads = tf.reshape(tape.gradient(scores, mixed), (batch, -1))
+    # The epsilon keeps the norm's own gradient finite where a gradient is exactly zero.
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))

@@ -6,9 +6,13 @@ import tensorflow as tf
 
 from genkit.families import FAMILY_CLASSES
 from genkit.spec import validate_dict
-from genkit.spec.schema import FAMILIES
+from genkit.spec.schema import FAMILIES, SEPARATE_OPTIMIZERS
 from genkit.train import prepare
-from tiny import tiny_spec
+from tiny import tiny_spec, tiny_spec_of
+
+# Families whose train step descends one loss; the adversarial ones play a two-player game
+# whose losses need not fall (tests/test_gan_families.py checks their steps).
+MINIMISING = [family for family in FAMILIES if family not in SEPARATE_OPTIMIZERS]
 
 
 def batches(prep, n=4):
@@ -19,7 +23,7 @@ def test_every_schema_family_has_an_implementation_and_back():
     assert set(FAMILIES) == set(FAMILY_CLASSES)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", MINIMISING)
 def test_train_step_lowers_the_loss_on_a_fixed_batch(family):
     prep = prepare(validate_dict(tiny_spec(family, **{"train.optimizer": {"learning_rate": 3e-3}})), quiet=True)
     batch = batches(prep, 1)[0]
@@ -34,7 +38,7 @@ def test_train_step_lowers_the_loss_on_a_fixed_batch(family):
 def test_networks_round_trip_through_keras_saving(family, tmp_path):
     import keras
 
-    prep = prepare(validate_dict(tiny_spec(family)), quiet=True)
+    prep = prepare(validate_dict(tiny_spec_of(family)), quiet=True)
     for role, net in prep.model.networks().items():
         path = tmp_path / f"{role}.keras"
         net.save(path)

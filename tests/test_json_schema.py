@@ -127,7 +127,7 @@ MALFORMED = {
     "unknown reconstruction": (AE, LOSS + ("reconstruction",), "l2", LOSS + ("reconstruction",)),
     "kl_weight under an autoencoder": (AE, LOSS + ("kl_weight",), 1.0, LOSS),
     "sparsity under a cvae": (CVAE, LOSS + ("sparsity",), "l1", LOSS),
-    "unknown family": (AE, MODEL + ("family",), "gan", MODEL + ("family",)),
+    "unknown family": (AE, MODEL + ("family",), "normalizing_flow", MODEL + ("family",)),
     "range of three numbers": (AE, DATA + ("range",), [0, 1, 2], DATA + ("range",)),
     "range a number": (AE, DATA + ("range",), 1, DATA + ("range",)),
     "unknown optimizer": (AE, OPTIMIZER + ("name",), "adamax", OPTIMIZER + ("name",)),

@@ -17,6 +17,8 @@ LOSSES = {
 
 def tiny_spec(family: str, **overrides) -> dict:
     """A spec mapping for `family` that trains in seconds on 256 MNIST digits."""
+    if family == "ddpm":
+        return tiny_ddpm_spec(**overrides)
     spec = {
         "name": f"tiny_{family}",
         "seed": 3,
@@ -54,3 +56,81 @@ def cvae_manifest(name, shape, latent_dim, num_classes, **changes) -> dict:
     }
     manifest.update(changes)
     return manifest
+
+
+GENERATOR = {"layers": [{"Dense": {"units": 196, "activation": "relu"}}, {"Reshape": {"target_shape": [7, 7, 4]}}, {"Conv2DTranspose": {"filters": 4, "kernel_size": 3, "strides": 4, "padding": "same", "activation": "relu"}}, {"Conv2D": {"filters": 1, "kernel_size": 3, "padding": "same", "activation": "tanh"}}]}
+DISCRIMINATOR = {"layers": [{"Conv2D": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}}, {"LeakyReLU": {"negative_slope": 0.2, "name": "features"}}, {"Flatten": {}}, {"Dense": {"units": 1}}]}
+GAN_LOSSES = {"gan": {}, "cgan": {}, "wgan": {"critic_steps": 2}}
+
+
+def tiny_gan_spec(family: str, **overrides) -> dict:
+    """A spec mapping for the adversarial `family` (gan, cgan, wgan): tiny networks, 256 digits in [-1, 1]."""
+    opponent = "critic" if family == "wgan" else "discriminator"
+    spec = {
+        "name": f"tiny_{family}",
+        "seed": 3,
+        "data": {"source": "mnist", "limit": 256, "batch_size": 32, "range": [-1, 1], "labels": family == "cgan", "validation_split": 0.125},
+        "model": {"family": family, "latent_dim": 8, "networks": {"generator": copy.deepcopy(GENERATOR), opponent: copy.deepcopy(DISCRIMINATOR)}},
+        "loss": copy.deepcopy(GAN_LOSSES[family]),
+        "train": {"epochs": 1, "tensorboard": False},
+        "evaluate": {"metrics": [], "samples": 64},
+    }
+    if family == "cgan":
+        spec["model"]["condition"] = {"num_classes": 10}
+    for key, value in overrides.items():
+        node = spec
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return spec
+
+
+def tiny_unet(conditional: bool = False) -> dict:
+    """A two-level U-Net graph with every diffusion block, ~10k parameters."""
+    nodes = [
+        {"id": "temb", "layer": "SinusoidalEmbedding", "dim": 16, "from": "t"},
+        {"id": "h0", "layer": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "from": "x"},
+        {"id": "d1", "layer": "ResBlock", "filters": 8, "groups": 4, "from": ["h0", "emb" if conditional else "temb"]},
+        {"id": "p1", "layer": "AveragePooling2D", "pool_size": 2, "from": "d1"},
+        {"id": "mid", "layer": "ResBlock", "filters": 16, "groups": 4, "dropout": 0.1, "from": ["p1", "emb" if conditional else "temb"]},
+        {"id": "att", "layer": "SelfAttention2D", "heads": 2, "groups": 4, "from": "mid"},
+        {"id": "u1", "layer": "UpSampling2D", "from": "att"},
+        {"id": "e1", "layer": "ResBlock", "filters": 8, "groups": 4, "from": [{"concat": ["u1", "d1"]}, "emb" if conditional else "temb"]},
+        {"id": "out", "layer": "Conv2D", "filters": 1, "kernel_size": 1, "from": "e1"},
+    ]
+    inputs = {"x": [28, 28, 1], "t": []}
+    if conditional:
+        nodes.insert(1, {"id": "emb", "layer": "Add", "from": ["temb", "y"]})  # class vector + time vector
+        inputs["y"] = [16]
+    return {"inputs": inputs, "graph": nodes}
+
+
+def tiny_ddpm_spec(conditional: bool = False, **overrides) -> dict:
+    """A DDPM spec mapping (100 timesteps, 5 sampler steps) that trains in seconds on 256 digits."""
+    spec = {
+        "name": "tiny_ddpm_cond" if conditional else "tiny_ddpm",
+        "seed": 3,
+        "data": {"source": "mnist", "limit": 256, "batch_size": 32, "range": [-1, 1], "labels": conditional, "validation_split": 0.125},
+        "model": {"family": "ddpm", "diffusion": {"timesteps": 100}, "networks": {"denoiser": tiny_unet(conditional)}},
+        "train": {"epochs": 1, "tensorboard": False, "ema": 0.9},
+        "sample": {"steps": 5},
+        "evaluate": {"metrics": [], "samples": 64},
+    }
+    if conditional:
+        spec["model"]["condition"] = {"num_classes": 10, "encoding": "embedding", "embedding_dim": 16}
+        spec["sample"]["guidance_scale"] = 2.0
+    for key, value in overrides.items():
+        node = spec
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return spec
+
+
+def tiny_spec_of(family: str, **overrides) -> dict:
+    """The tiny spec of any family: `tiny_gan_spec` for the adversarial ones, else `tiny_spec`."""
+    if family in GAN_LOSSES:
+        return tiny_gan_spec(family, **overrides)
+    return tiny_spec(family, **overrides)

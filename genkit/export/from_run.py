@@ -52,6 +52,7 @@ def export_run(prep, out_dir=None) -> dict:
         "name": spec.name,
         "family": spec.model.family,
         "data": {"shape": list(data.shape), "range": list(spec.data.range), "num_classes": model.num_classes},
+        "spec": spec.model_dump(mode="json"),  # the resolved spec: `genkit evaluate EXPORT` reloads its data
         **facts,
     }
     ranges = {}
@@ -59,6 +60,7 @@ def export_run(prep, out_dir=None) -> dict:
         ranges[name] = {"x": tuple(spec.data.range)}
         if model.num_classes:
             ranges[name]["y"] = (0, model.num_classes)
+        ranges[name].update(model.export_input_ranges().get(name, {}))
     return export_networks(
         {n: offered[n] for n in chosen},
         Path(out_dir) if out_dir else default_export_dir(spec),

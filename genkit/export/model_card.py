@@ -31,6 +31,7 @@ def model_card(manifest: dict, *, shown_dir: str | Path | None = None) -> str:
         f"A `{m['family']}` model exported by genkit {versions.get('genkit', '?')} "
         f"on {m.get('created_utc', '?')}: images {shape} with values in [{low}, {high}]"
         + (f", latent size {m['latent_dim']}" if m.get("latent_dim") else "")
+        + (_diffusion_summary(m["diffusion"]) if m.get("diffusion") else "")
         + (f", conditioned on {data['num_classes']} classes" if _conditional(m) else "")
         + ".",
         "",
@@ -60,7 +61,7 @@ def model_card(manifest: dict, *, shown_dir: str | Path | None = None) -> str:
         "With onnxruntime only (run in this folder; `manifest.json` documents every name):",
         "",
         "```python",
-        *_snippet(m),
+        *(_diffusion_snippet(m) if m.get("diffusion") else _snippet(m)),
         "```",
         "",
     ]
@@ -81,6 +82,41 @@ def _snippet(m: dict) -> list[str]:
     if s.get("label_input"):
         lines.append('feeds[s["label_input"]] = np.arange(16, dtype=np.int32) % m["data"]["num_classes"]')
     lines.append('x = np.clip(net.run([s["output"]], feeds)[0], *m["data"]["range"])  # (16, H, W, C)')
+    return lines
+
+
+def _diffusion_summary(d: dict) -> str:
+    s = d["sample"]
+    return (
+        f", a denoiser predicting {d['prediction']} over {d['timesteps']} {d['schedule']} noise levels "
+        f"(sampled by default with {s['sampler']}, {s['steps']} steps)"
+    )
+
+
+def _diffusion_snippet(m: dict) -> list[str]:
+    """DDIM with eta = 0 (Song et al. 2021, eq. 12) in plain NumPy: what `genkit sample` runs by default."""
+    predicts_v = m["diffusion"]["prediction"] == "v"
+    lines = [
+        "import json, numpy as np, onnxruntime as ort",
+        'm = json.load(open("manifest.json")); s, d = m["sampling"], m["diffusion"]',
+        'net = ort.InferenceSession(m["networks"][s["network"]]["file"], providers=["CPUExecutionProvider"])',
+        'ab = np.asarray(d["alphas_cumprod"], np.float64)  # alpha-bar_t',
+        'steps = np.linspace(len(ab) - 1, 0, d["sample"]["steps"]).round().astype(int)',
+        'x = np.random.default_rng(0).standard_normal((16, *m["data"]["shape"])).astype(np.float32)',
+        "for i, t in enumerate(steps):",
+        '    feeds = {s["image_input"]: x, s["time_input"]: np.full(16, t, np.float32)}',
+    ]
+    if m["sampling"].get("label_input"):
+        lines.append('    feeds[s["label_input"]] = np.arange(16, dtype=np.int32) % m["data"]["num_classes"]')
+    lines += [
+        '    out = net.run([s["output"]], feeds)[0]',
+        "    a, a_prev = ab[t], (ab[steps[i + 1]] if i + 1 < len(steps) else 1.0)",
+        "    x0 = np.clip(np.sqrt(a) * x - np.sqrt(1 - a) * out, -1, 1)"
+        if predicts_v
+        else "    x0 = np.clip((x - np.sqrt(1 - a) * out) / np.sqrt(a), -1, 1)",
+        "    eps = (x - np.sqrt(a) * x0) / np.sqrt(1 - a)",
+        "    x = (np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps).astype(np.float32)  # (16, H, W, C) in [-1, 1]",
+    ]
     return lines
 
 

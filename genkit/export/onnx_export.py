@@ -121,7 +121,7 @@ def export_networks(
         "opset": opset,
     }
     result["created_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    can_sample = result.get("sampling") is not None and result.get("diffusion") is None
+    can_sample = result.get("sampling") is not None
     if can_sample:
         result["sample_grid"] = SAMPLE_GRID
 

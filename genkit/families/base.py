@@ -150,6 +150,19 @@ class GenerativeModel(keras.Model):
         """Role -> one line saying what the family added around the user's network."""
         return {}
 
+    def optimizer_variables(self) -> list:
+        """[(optimizer, the variables it updates)]: what a checkpoint's optimizer state belongs to."""
+        return [(self.optimizer, self.trainable_variables)]
+
+    def training_callbacks(self, x_fixed, y_fixed=None) -> list:
+        """Keras callbacks the family adds to training (e.g. the GAN monitor)."""
+        return []
+
+    def export_input_ranges(self) -> dict:
+        """role -> input -> (low, high) of values for the export's parity batch, beyond the data's
+        images and labels (e.g. a denoiser's timesteps)."""
+        return {}
+
 
 def fit_gaussian(codes: np.ndarray) -> dict:
     """A Gaussian prior fitted to encoded training data, for autoencoders that have none.

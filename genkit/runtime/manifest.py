@@ -11,7 +11,11 @@
                                                      # sampling null: cannot sample
      "encoding": {"network": "encoder", "image_input": "x", "label_input": "y",
                   "outputs": ["z_mean", "z_log_var"]},   # or null
-     "diffusion": null,                              # a section here marks a diffusion export
+     "diffusion": null,                              # a section here marks a diffusion export:
+                                                     # schedule, timesteps, beta_start, beta_end,
+                                                     # prediction, null_class, sample defaults;
+                                                     # its "sampling" names image_input, time_input,
+                                                     # label_input and output instead of a latent
      "networks": {"decoder": {"file": "decoder.onnx",
                               "inputs": [{"name": "z", "shape": [null, 16], "dtype": "float32"}, ...],
                               "outputs": [...], "parity_max_abs_diff": 2e-7,
@@ -32,10 +36,12 @@ from pathlib import Path
 
 from genkit.errors import GenkitError
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "check_references", "load_manifest"]
+__all__ = ["DIFFUSION_KEYS", "MANIFEST_FORMAT", "MANIFEST_NAME", "check_references", "load_manifest"]
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
+# What the runtime needs to rebuild a diffusion export's schedule and sampler.
+DIFFUSION_KEYS = ("schedule", "timesteps", "beta_start", "beta_end", "prediction", "null_class", "sample")
 
 
 def load_manifest(export_dir: str | Path) -> dict:
@@ -89,8 +95,14 @@ def check_references(manifest: dict) -> list[str]:
     """
     problems = []
     networks = manifest.get("networks") or {}
+    diffusion = manifest.get("diffusion")
+    sampling_refs = (
+        {"image_input": "inputs", "time_input": "inputs", "label_input": "inputs", "output": "outputs"}
+        if diffusion is not None
+        else {"latent_input": "inputs", "label_input": "inputs", "output": "outputs"}
+    )
     fields = {
-        "sampling": {"latent_input": "inputs", "label_input": "inputs", "output": "outputs"},
+        "sampling": sampling_refs,
         "encoding": {"image_input": "inputs", "label_input": "inputs", "outputs": "outputs"},
     }
     for section, refs in fields.items():
@@ -120,7 +132,13 @@ def check_references(manifest: dict) -> list[str]:
                     problems.append(
                         f"{section}.{key} names {name!r}, which is not one of network '{net_name}' {side} {names}."
                     )
-    if manifest.get("sampling") is not None and manifest.get("diffusion") is None:
+    if diffusion is not None:
+        missing = [k for k in DIFFUSION_KEYS if k not in diffusion]
+        if missing:
+            problems.append(f"diffusion lacks {', '.join(missing)}.")
+        elif (manifest.get("sampling") or {}).get("label_input") and diffusion.get("null_class") is None:
+            problems.append("a conditional diffusion export needs diffusion.null_class.")
+    if manifest.get("sampling") is not None and diffusion is None:
         if not isinstance(manifest.get("latent_dim"), int):
             problems.append("sampling needs an integer 'latent_dim'.")
         prior = manifest.get("prior") or {}

@@ -2,8 +2,9 @@
 
 A latent-variable export (autoencoder, VAE, CVAE, GAN generator) samples in two steps:
 draw `z` from the manifest's prior, then run the sampling network (the decoder or
-generator) on `z` and, for conditional models, the class labels. Everything the sampler
-needs is in `manifest.json` (see `genkit.runtime.manifest`).
+generator) on `z` and, for conditional models, the class labels. A diffusion export
+(DDPM) samples by running its denoiser once per step (`genkit.runtime.diffusion`).
+Everything the sampler needs is in `manifest.json` (see `genkit.runtime.manifest`).
 
 Example:
     sampler = Sampler("exports/cvae_mnist")
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from genkit.errors import GenkitError
+from genkit.runtime.diffusion import DiffusionLoop
 from genkit.runtime.manifest import load_manifest
 from genkit.runtime.providers import make_session
 
@@ -58,6 +60,11 @@ class Sampler:
         for section in (self._sampling, self._encoding):
             if section and section["network"] not in self._sessions:
                 self._sessions[section["network"]] = self._open(section["network"], provider)
+        self._diffusion = None
+        if self.is_diffusion and self._sampling:
+            network = self._sampling["network"]
+            self._diffusion = DiffusionLoop(m, lambda feeds, outputs: self._run(network, feeds, outputs, self._batch_size))
+        self._batch_size = 256
 
     @property
     def conditional(self) -> bool:
@@ -65,14 +72,26 @@ class Sampler:
         return bool(self._sampling and self._sampling.get("label_input"))
 
     # ------------------------------------------------------------------ sampling side
-    def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 256):
+    def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 256, *, progress: bool = False, **diffusion):
         """Draw `n` samples; returns `(x, y)`.
 
         `x` is float32 `(n, H, W, C)` clipped to the data range. For conditional models `y`
         is int32 `(n,)`: `labels=None` cycles 0..K-1, an int gives every sample that class,
         an array gives one label per sample. For unconditional models `y` is None.
         The same `seed` gives the same samples whatever `batch_size` is.
+
+        Diffusion exports take `steps`, `sampler` ("ancestral" or "ddim"), `eta` and
+        `guidance_scale` (default: the manifest's `diffusion.sample`), and `progress=True`
+        draws a progress bar on stderr.
         """
+        if self._diffusion is not None:
+            n = _positive_int(n, "n")
+            y = self._labels(n, labels)
+            self._batch_size = _positive_int(batch_size, "batch_size")
+            x = self._diffusion.sample(n, y, np.random.default_rng(seed), progress=progress, **diffusion)
+            return np.clip(x, *self.value_range, out=x), y
+        if diffusion:
+            raise GenkitError(f"{', '.join(sorted(diffusion))} apply to diffusion exports; {self.name} is a '{self.family}' export.")
         self._require_sampling()
         n = _positive_int(n, "n")
         y = self._labels(n, labels)
@@ -139,8 +158,8 @@ class Sampler:
             )
         if self.is_diffusion:
             raise GenkitError(
-                f"{self.name} is a diffusion export; this genkit runtime samples latent-variable "
-                "exports only (autoencoders, VAEs, GANs). Update genkit to sample it."
+                f"{self.name} is a diffusion export: it has no latent code to decode. Use sample(), "
+                "which runs its denoiser step by step."
             )
         return self._sampling
 

@@ -124,6 +124,9 @@ def _loss_sections(schema: dict) -> list:
             intro += "\n\n" + definition["description"]
         section = _Section(f"`loss` (family {names})", "loss", intro, definition["properties"], _required(cls))
         found.append((section, cls))
+        # Sub-sections of a loss (loss.feature_matching), once even where several losses share them.
+        for key, sub in cls.model_fields.items():
+            found += [(s, c) for s, c in _walk(sub, f"loss.{key}", schema) if c not in [done for _, done in found]]
     return found
 
 

@@ -7,7 +7,7 @@ list `check` runs, so a new rule is one function plus one line.
 from __future__ import annotations
 
 from genkit.errors import Problem
-from genkit.spec.schema import FAMILY_NETWORKS
+from genkit.spec.schema import EMA_NETWORK, FAMILY_NETWORKS, SEPARATE_OPTIMIZERS
 
 __all__ = ["RULES", "check"]
 
@@ -42,17 +42,38 @@ def check_latent_dim_for_vae(spec):
     return []
 
 
+GAN_FAMILIES = ("gan", "cgan", "wgan")
+CONDITIONAL_FAMILIES = ("cvae", "cgan")
+# Families whose one network serves with and without a label (model.condition optional).
+OPTIONALLY_CONDITIONAL = ("ddpm",)
+
+
+def check_latent_dim_for_generators(spec):
+    if spec.model.family in GAN_FAMILIES and spec.model.latent_dim is None:
+        return [Problem(("model", "latent_dim"), f"the {spec.model.family} family needs the size of z.", "Add e.g. 'latent_dim: 64'.")]
+    return []
+
+
 def check_conditional_has_labels(spec):
     problems = []
-    if spec.model.family == "cvae":
+    if spec.model.family in CONDITIONAL_FAMILIES:
         if spec.model.condition is None:
             problems.append(
                 Problem(("model", "condition"), "a conditional family needs the label it is conditioned on.", "Add 'condition: {num_classes: 10}'.")
             )
         if not spec.data.labels:
             problems.append(Problem(("data", "labels"), "a conditional family needs labelled data.", "Set 'data.labels: true'."))
+    elif spec.model.family in OPTIONALLY_CONDITIONAL:
+        if spec.model.condition is not None and not spec.data.labels:
+            problems.append(Problem(("data", "labels"), "a conditional model needs labelled data.", "Set 'data.labels: true'."))
     elif spec.model.condition is not None:
-        problems.append(Problem(("model", "condition"), f"the {spec.model.family} family is not conditional.", "Remove it, or use family 'cvae'."))
+        problems.append(
+            Problem(
+                ("model", "condition"),
+                f"the {spec.model.family} family is not conditional.",
+                f"Remove it, or use a conditional family ({', '.join(CONDITIONAL_FAMILIES + OPTIONALLY_CONDITIONAL)}).",
+            )
+        )
     return problems
 
 
@@ -95,29 +116,38 @@ def check_data_options_apply_to_source(spec):
     return problems
 
 
+VAE_FAMILIES = ("vae", "cvae")
+
+
 def check_metrics_apply_to_family(spec):
-    family = spec.model.family
+    family, metrics = spec.model.family, spec.evaluate.metrics
     problems = []
-    if "elbo" in spec.evaluate.metrics and family not in ("vae", "cvae"):
-        problems.append(Problem(("evaluate", "metrics"), f"'elbo' needs a VAE family, not {family!r}.", "Remove 'elbo'."))
-    if "elbo" in spec.evaluate.metrics and getattr(spec.loss, "reconstruction", None) == "mse":
-        problems.append(
-            Problem(
-                ("evaluate", "metrics"),
-                "'elbo' is reported for the Bernoulli decoder (reconstruction: bce); with mse the summed "
+
+    def refuse(metric, why, fix="Remove it."):
+        problems.append(Problem(("evaluate", "metrics"), f"{metric!r} {why}", fix))
+
+    if "reconstruction" in metrics and "encoder" not in FAMILY_NETWORKS[family]:
+        refuse("reconstruction", f"needs a family with an encoder; {family!r} has none.")
+    for metric in ("elbo", "log_likelihood"):
+        if metric not in metrics:
+            continue
+        if family not in VAE_FAMILIES:
+            refuse(metric, f"needs a VAE family ({', '.join(VAE_FAMILIES)}), not {family!r}.")
+        elif getattr(spec.loss, "reconstruction", None) == "mse":
+            refuse(
+                metric,
+                "is reported for the Bernoulli decoder (reconstruction: bce); with mse the summed "
                 "squared error is not a log-likelihood in nats.",
-                "Remove 'elbo', or use reconstruction: bce.",
+                f"Remove {metric!r}, or use reconstruction: bce.",
             )
-        )
-    if "class_accuracy" in spec.evaluate.metrics and family != "cvae":
-        problems.append(
-            Problem(("evaluate", "metrics"), f"'class_accuracy' scores class-conditional samples; {family!r} is not conditional.", "Remove it.")
-        )
+    # A conditional family without its condition is reported by check_conditional_has_labels.
+    if "class_accuracy" in metrics and spec.model.condition is None and family not in CONDITIONAL_FAMILIES:
+        refuse("class_accuracy", f"scores class-conditional samples; this {family!r} model has no model.condition.")
     return problems
 
 
 _OUTPUT_ACTIVATION_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
-_GENERATOR_ROLES = ("decoder",)
+_GENERATOR_ROLES = ("decoder", "generator")
 # Layers that move values without changing them: the activation before them is the output's.
 _SHAPE_ONLY = {"Reshape", "Flatten", "Permute", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"}
 
@@ -173,15 +203,248 @@ def check_output_activation_matches_range(spec):
     return problems
 
 
+def check_train_options_apply_to_family(spec):
+    family, train = spec.model.family, spec.train
+    problems = []
+    if train.optimizers and family not in SEPARATE_OPTIMIZERS:
+        fits = f" ({', '.join(SEPARATE_OPTIMIZERS)})" if SEPARATE_OPTIMIZERS else ""
+        problems.append(
+            Problem(
+                ("train", "optimizers"),
+                f"the {family} family trains all its networks with one optimizer; per-network optimizers apply "
+                f"to adversarial families{fits}.",
+                "Remove train.optimizers and set train.optimizer.",
+            )
+        )
+    for role in train.optimizers:
+        if family in SEPARATE_OPTIMIZERS and role not in FAMILY_NETWORKS[family]:
+            problems.append(
+                Problem(
+                    ("train", "optimizers", role),
+                    f"{role!r} is not a network of the {family} family; its networks are {', '.join(FAMILY_NETWORKS[family])}.",
+                    "Name one of them.",
+                )
+            )
+    if train.ema is not None and family not in EMA_NETWORK:
+        problems.append(
+            Problem(
+                ("train", "ema"),
+                f"the {family} family has no sampling network to average.",
+                "Remove train.ema.",
+            )
+        )
+    return problems
+
+
+def check_keep_best(spec):
+    best = spec.train.keep_best
+    if best is None:
+        return []
+    problems = []
+    if spec.data.validation_split == 0:
+        problems.append(
+            Problem(
+                ("train", "keep_best"),
+                f"measures {best.metric!r} on the validation split, but data.validation_split is 0.",
+                "Set data.validation_split, e.g. 0.1.",
+            )
+        )
+    if best.metric == "neg_elbo" and spec.model.family not in VAE_FAMILIES:
+        problems.append(
+            Problem(("train", "keep_best", "metric"), f"'neg_elbo' needs a VAE family, not {spec.model.family!r}.", "Use val_loss or fid.")
+        )
+    return problems
+
+
+# Output activations that bound a score: a critic must be free to grow, and the GAN losses
+# apply the sigmoid themselves (cross-entropy from logits is the numerically stable form).
+_BOUNDED_OUTPUTS = ("sigmoid", "hard_sigmoid", "softmax", "tanh")
+
+
+def _bounded_output_problem(spec, role, why, fix):
+    net = spec.model.networks.get(role)
+    if net is None:
+        return []
+    activation, path = _last_activation(net)
+    if activation not in _BOUNDED_OUTPUTS:
+        return []
+    return [Problem(("model", "networks", role) + path, f"the {role} ends in {activation}: {why}", fix)]
+
+
+def check_wgan_critic_has_no_sigmoid(spec):
+    if spec.model.family != "wgan":
+        return []
+    return _bounded_output_problem(
+        spec,
+        "critic",
+        "a WGAN critic outputs an unbounded score whose mean difference estimates the Wasserstein distance.",
+        "End the critic with a linear layer, e.g. 'Dense: {units: 1}'.",
+    )
+
+
+def check_discriminator_outputs_a_logit(spec):
+    if spec.model.family not in ("gan", "cgan"):
+        return []
+    return _bounded_output_problem(
+        spec,
+        "discriminator",
+        "the family reads the output as a logit and applies the sigmoid inside its cross-entropy.",
+        "End the discriminator with a linear layer, e.g. 'Dense: {units: 1}'.",
+    )
+
+
+def check_lipschitz_options_apply(spec):
+    """clip_value belongs to weight clipping and gp_weight to the gradient penalty."""
+    if spec.model.family != "wgan":
+        return []
+    fields = type(spec.loss).model_fields
+    unused = {"clip": "gp_weight", "gradient_penalty": "clip_value"}[spec.loss.lipschitz]
+    if getattr(spec.loss, unused) == fields[unused].default:
+        return []
+    return [Problem(("loss", unused), f"applies to lipschitz: {'clip' if unused == 'clip_value' else 'gradient_penalty'}, not {spec.loss.lipschitz!r}.", "Remove it.")]
+
+
+def check_gradient_penalty_critic_has_no_batch_norm(spec):
+    """Gulrajani et al. 2017, section 4: the penalty is per example, batch norm mixes examples."""
+    critic = spec.model.networks.get("critic")
+    if spec.model.family != "wgan" or spec.loss.lipschitz != "gradient_penalty" or critic is None:
+        return []
+    problems = []
+    items = [(("layers", i), item) for i, item in enumerate(critic.layers or [])]
+    items += [(("graph", i), {node.get("layer"): node}) for i, node in enumerate(critic.graph or []) if isinstance(node, dict)]
+    for path, item in items:
+        if isinstance(item, dict) and "BatchNormalization" in item:
+            problems.append(
+                Problem(
+                    ("model", "networks", "critic") + path,
+                    "the gradient penalty constrains each example's gradient, but batch normalisation makes "
+                    "every output depend on the whole batch (Gulrajani et al. 2017, section 4).",
+                    "Use LayerNormalization, or no normalisation, in the critic.",
+                )
+            )
+    return problems
+
+
+def check_batch_splits_into_discriminator_steps(spec):
+    """Each of the k discriminator (critic) steps takes its own batch_size / k real images."""
+    field = {"gan": "discriminator_steps", "cgan": "discriminator_steps", "wgan": "critic_steps"}.get(spec.model.family)
+    if field is None:
+        return []
+    k, batch = getattr(spec.loss, field), spec.data.batch_size
+    if batch % k == 0:
+        return []
+    return [
+        Problem(
+            ("data", "batch_size"),
+            f"{batch} real images cannot be split into loss.{field} = {k} equal sub-batches: a batch of "
+            "data.batch_size feeds one generator step, and each of its k discriminator steps takes batch_size / k.",
+            f"Use a multiple of {k}, e.g. {k * max(batch // k, 1)} or {k * (batch // k + 1)}.",
+        )
+    ]
+
+
+DIFFUSION_FAMILIES = ("ddpm",)
+
+
+def _changed(section, name) -> bool:
+    # A default value is fine: resolved specs written into run folders spell every default out.
+    return getattr(section, name) != type(section).model_fields[name].default
+
+
+def check_diffusion_sections_match_family(spec):
+    """model.diffusion is required by diffusion families and meaningless elsewhere; so is `sample`."""
+    family, diffusion = spec.model.family, spec.model.diffusion
+    if family in DIFFUSION_FAMILIES and diffusion is None:
+        return [
+            Problem(
+                ("model", "diffusion"),
+                f"the {family} family needs its noise schedule.",
+                "Add e.g. 'diffusion: {timesteps: 1000, schedule: linear}'.",
+            )
+        ]
+    problems = []
+    if family not in DIFFUSION_FAMILIES:
+        for path, value in ((("model", "diffusion"), diffusion), (("sample",), spec.sample)):
+            if value is not None:
+                problems.append(
+                    Problem(path, f"applies to diffusion families ({', '.join(DIFFUSION_FAMILIES)}), not {family!r}.", "Remove it.")
+                )
+    return problems
+
+
+def check_diffusion_data_range(spec):
+    """The forward process ends at N(0, I) and x̂₀ is clipped to [−1, 1]: the data must be there too."""
+    if spec.model.family in DIFFUSION_FAMILIES and tuple(spec.data.range) != (-1.0, 1.0):
+        return [
+            Problem(
+                ("data", "range"),
+                f"a diffusion model works on data in [-1, 1]; got {list(spec.data.range)}.",
+                "Set 'data.range: [-1, 1]' (exports and samples then use [-1, 1] too).",
+            )
+        ]
+    return []
+
+
+def check_diffusion_options_apply(spec):
+    """Options of one schedule or sampler are errors under another, not silently ignored."""
+    diffusion = spec.model.diffusion
+    if spec.model.family not in DIFFUSION_FAMILIES or diffusion is None:
+        return []
+    where, problems = ("model", "diffusion"), []
+    if diffusion.schedule == "cosine":
+        for name in ("beta_start", "beta_end"):
+            if _changed(diffusion, name):
+                problems.append(Problem(where + (name,), "applies to the linear schedule, not cosine.", "Remove it."))
+    elif diffusion.beta_start >= diffusion.beta_end:
+        problems.append(
+            Problem(where + ("beta_end",), f"must exceed beta_start ({diffusion.beta_start:g}); got {diffusion.beta_end:g}.", "")
+        )
+    if spec.model.condition is None and _changed(diffusion, "label_dropout"):
+        problems.append(Problem(where + ("label_dropout",), "applies to conditional models (model.condition).", "Remove it."))
+    sample = spec.sample
+    if sample is None:
+        return problems
+    if sample.steps > diffusion.timesteps:
+        problems.append(
+            Problem(("sample", "steps"), f"is {sample.steps} but the model has {diffusion.timesteps} timesteps.", f"Use at most {diffusion.timesteps}.")
+        )
+    for name, sampler in (("eta", "ddim"), ("variance", "ancestral")):
+        if sample.sampler != sampler and _changed(sample, name):
+            problems.append(Problem(("sample", name), f"applies to sampler {sampler}, not {sample.sampler}.", "Remove it."))
+    if _changed(sample, "guidance_scale"):
+        if spec.model.condition is None:
+            problems.append(Problem(("sample", "guidance_scale"), "applies to conditional models (model.condition).", "Remove it."))
+        elif diffusion.label_dropout == 0:
+            problems.append(
+                Problem(
+                    ("sample", "guidance_scale"),
+                    "guidance needs the unconditional model, which model.diffusion.label_dropout: 0 never trains.",
+                    "Set label_dropout (e.g. 0.1) or guidance_scale: 1.",
+                )
+            )
+    return problems
+
+
 RULES = [
     check_data_options_apply_to_source,
     check_family_networks_present,
     check_latent_dim_for_vae,
+    check_latent_dim_for_generators,
+    check_wgan_critic_has_no_sigmoid,
+    check_discriminator_outputs_a_logit,
+    check_lipschitz_options_apply,
+    check_gradient_penalty_critic_has_no_batch_norm,
+    check_batch_splits_into_discriminator_steps,
     check_conditional_has_labels,
     check_bce_needs_unit_range,
     check_export_networks_exist,
     check_metrics_apply_to_family,
     check_output_activation_matches_range,
+    check_train_options_apply_to_family,
+    check_keep_best,
+    check_diffusion_sections_match_family,
+    check_diffusion_data_range,
+    check_diffusion_options_apply,
 ]
 
 

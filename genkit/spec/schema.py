@@ -14,9 +14,12 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, field_validator, model_validator
 
+from genkit.schedules import PREDICTIONS, SAMPLERS, SCHEDULES, VARIANCES
+
 __all__ = [
     "ConditionSpec",
     "DataSpec",
+    "DiffusionSpec",
     "EvaluateSpec",
     "ExportSpec",
     "FAMILY_NETWORKS",
@@ -24,6 +27,7 @@ __all__ = [
     "ModelSpec",
     "NetworkSpec",
     "OptimizerSpec",
+    "SampleSpec",
     "Spec",
     "TrainSpec",
     "spec_class",
@@ -149,10 +153,45 @@ class ConditionSpec(Section):
     embedding_dim: int = Field(16, ge=1, description="Size of the learned label embedding.")
 
 
-FAMILIES = ("autoencoder", "sparse_ae", "denoising_ae", "contractive_ae", "vae", "cvae")
+FAMILIES = ("autoencoder", "sparse_ae", "denoising_ae", "contractive_ae", "vae", "cvae", "gan", "cgan", "wgan", "ddpm")
 
 # Networks each family needs from the spec; the family adds what its maths requires.
 FAMILY_NETWORKS = {name: ("encoder", "decoder") for name in FAMILIES}
+FAMILY_NETWORKS.update(gan=("generator", "discriminator"), cgan=("generator", "discriminator"), wgan=("generator", "critic"))
+FAMILY_NETWORKS["ddpm"] = ("denoiser",)
+
+# Families that train each network with its own optimizer (train.optimizers), and the
+# network whose weights train.ema averages for sampling and export.
+SEPARATE_OPTIMIZERS: tuple = ("gan", "cgan", "wgan")
+EMA_NETWORK: dict = {"gan": "generator", "cgan": "generator", "wgan": "generator"}
+EMA_NETWORK["ddpm"] = "denoiser"
+
+
+class DiffusionSpec(Section):
+    """The forward (noising) process of a diffusion model and what its network predicts."""
+
+    timesteps: int = Field(1000, ge=2, description="T: number of noise levels (Ho et al. 2020: 1000).")
+    schedule: Literal[SCHEDULES] = Field(
+        "linear",
+        description="Noise schedule: linear betas from beta_start to beta_end (Ho et al. 2020), or cosine "
+        "alpha-bar (Nichol & Dhariwal 2021), which destroys small images' information more evenly over t.",
+    )
+    beta_start: float = Field(1.0e-4, gt=0.0, lt=1.0, description="linear: beta of the first timestep.")
+    beta_end: float = Field(0.02, gt=0.0, lt=1.0, description="linear: beta of the last timestep.")
+    prediction: Literal[PREDICTIONS] = Field(
+        "epsilon",
+        description="What the denoiser outputs and the loss compares: the added noise epsilon (Ho et al.) or "
+        "v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0 (Salimans & Ho 2022); both are trained with a mean "
+        "squared error.",
+    )
+    label_dropout: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Conditional models: probability that a training label is replaced by the null class "
+        "(index num_classes), so one network learns both p(x|y) and p(x) for classifier-free guidance "
+        "(Ho & Salimans 2022). 0 trains a purely conditional model (sample.guidance_scale must then be 1).",
+    )
 
 
 class ModelSpec(Section):
@@ -162,9 +201,12 @@ class ModelSpec(Section):
     latent_dim: Optional[int] = Field(
         None,
         ge=1,
-        description="Size of the latent code (VAE families: required; autoencoders: the encoder's output).",
+        description="Size of the latent code (VAE and GAN families: required; autoencoders: the encoder's output).",
     )
     condition: Optional[ConditionSpec] = Field(None, description="Class conditioning (conditional families).")
+    diffusion: Optional[DiffusionSpec] = Field(
+        None, description="Diffusion families (ddpm): the noise schedule and the prediction target; required there."
+    )
     networks: dict[str, NetworkSpec] = Field(..., description="The networks the family wraps, by role.")
 
 
@@ -212,6 +254,80 @@ class VAELoss(ReconstructionLoss):
     )
 
 
+class FeatureMatchingSpec(Section):
+    """Feature matching (Salimans et al. 2016, section 3.1): the generator also matches the mean
+    features that a discriminator layer computes on real and on generated images."""
+
+    layer: str = Field(
+        ...,
+        description="Name of a layer of the discriminator whose output is f(x): a `name:` given in the spec, "
+        "or the generated name `genkit inspect` shows (e.g. leaky_re_lu_1).",
+    )
+    weight: float = Field(1.0, gt=0.0, description="w: weight of ‖mean f(x) − mean f(G(z))‖² in the generator loss.")
+    combine: Literal["add", "replace"] = Field(
+        "add",
+        description="add: generator loss = adversarial loss + w · feature term; replace: w · feature term "
+        "alone (the paper's pure feature matching).",
+    )
+
+
+class GANLoss(Section):
+    generator_loss: Literal["non_saturating", "minimax", "max_likelihood"] = Field(
+        "non_saturating",
+        description="What the generator minimises, from the discriminator's logit l = σ⁻¹(D(G(z))): "
+        "non_saturating −log D(G(z)) (strong gradients early on); minimax log(1 − D(G(z))) (the game's "
+        "value; saturates when D wins); max_likelihood −exp(l) (Goodfellow 2014, 'On distinguishability "
+        "criteria'; high variance).",
+    )
+    discriminator_steps: int = Field(
+        1,
+        ge=1,
+        description="k: discriminator updates per generator update. Each step takes a fresh sub-batch of "
+        "data.batch_size / k real images (the batch is split k ways), and the generator step draws as many latents.",
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="s: one-sided label smoothing (Salimans et al. 2016): real images get target 1 − s, "
+        "generated ones keep 0.",
+    )
+    feature_matching: Optional[FeatureMatchingSpec] = Field(
+        None, description="Feature matching on a discriminator layer (null: none)."
+    )
+
+
+class CGANLoss(GANLoss):
+    discriminator_conditioning: Literal["input", "projection"] = Field(
+        "input",
+        description="How the label reaches the discriminator: input - tiled over the image as extra channels "
+        "(Mirza & Osindero 2014); projection - logit += <embed(y), phi(x)> with phi(x) the input of the "
+        "discriminator's final Dense(units: 1) layer (Miyato & Koyama 2018).",
+    )
+
+
+class WGANLoss(Section):
+    lipschitz: Literal["gradient_penalty", "clip"] = Field(
+        "gradient_penalty",
+        description="How the critic is kept 1-Lipschitz: gradient_penalty - λ·(‖∇D(x̂)‖₂ − 1)² on random "
+        "interpolates x̂ (Gulrajani et al. 2017); clip - every critic weight clipped to [−c, c] after each "
+        "step (Arjovsky et al. 2017).",
+    )
+    clip_value: float = Field(0.01, gt=0.0, description="c: clip bound of the critic's weights (clip).")
+    gp_weight: float = Field(10.0, gt=0.0, description="λ: weight of the gradient penalty (gradient_penalty).")
+    critic_steps: int = Field(
+        5,
+        ge=1,
+        description="n_critic: critic updates per generator update, each on a fresh sub-batch of "
+        "data.batch_size / n_critic real images (the batch is split n_critic ways).",
+    )
+
+
+class DiffusionLoss(Section):
+    """The simple objective of Ho et al. 2020 (eq. 14): the mean squared error between the denoiser's
+    output and its target (model.diffusion.prediction) at a uniformly drawn timestep. No options."""
+
+
 LOSS_SCHEMAS = {
     "autoencoder": ReconstructionLoss,
     "sparse_ae": SparseLoss,
@@ -219,6 +335,10 @@ LOSS_SCHEMAS = {
     "contractive_ae": ContractiveLoss,
     "vae": VAELoss,
     "cvae": VAELoss,
+    "gan": GANLoss,
+    "cgan": CGANLoss,
+    "wgan": WGANLoss,
+    "ddpm": DiffusionLoss,
 }
 
 
@@ -238,6 +358,20 @@ class OptimizerSpec(Section):
     warmup_epochs: int = Field(0, ge=0, description="Linear warm-up from 0 over this many epochs.")
 
 
+class KeepBestSpec(Section):
+    metric: Literal["val_loss", "fid", "kid", "neg_elbo"] = Field(
+        ...,
+        description="What decides 'best' (lower is better for all): the validation loss, the validation "
+        "negative ELBO (VAE families), or FID/KID of samples against the validation split in the domain "
+        "feature extractor's space (families that sample).",
+    )
+    every: int = Field(1, ge=1, description="Measure it every N epochs.")
+    samples: int = Field(1000, ge=10, description="fid/kid: samples (and validation images) compared each time.")
+    use_for_export: bool = Field(
+        True, description="Evaluate and export the best checkpoint's weights instead of the last epoch's."
+    )
+
+
 class TrainSpec(Section):
     epochs: int = Field(10, ge=1, description="Passes over the training data.")
     steps_per_epoch: Optional[int] = Field(
@@ -254,18 +388,70 @@ class TrainSpec(Section):
         "none", description="tf.distribute strategy: 'mirrored' uses all local GPUs."
     )
     tensorboard: bool = Field(True, description="Write TensorBoard logs under the run folder.")
+    optimizers: dict[str, OptimizerSpec] = Field(
+        default_factory=dict,
+        description="Adversarial families: one optimizer per network role (e.g. generator, discriminator), "
+        "each with its own learning rate (TTUR); a role not listed uses train.optimizer.",
+    )
+    ema: Optional[float] = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Decay of an exponential moving average of the sampling network's weights (e.g. 0.999), "
+        "used for samples, evaluation and export. Families that sample from a generator or denoiser.",
+    )
+    keep_best: Optional[KeepBestSpec] = Field(
+        None, description="Keep the checkpoint with the best value of a metric measured during training."
+    )
 
 
 # --------------------------------------------------------------------------- evaluate / export
+EVALUATE_METRICS = (
+    "reconstruction",
+    "elbo",
+    "log_likelihood",
+    "fid",
+    "kid",
+    "precision_recall",
+    "mode_coverage",
+    "class_accuracy",
+)
+# Metrics of generated samples: they need a family that can sample (draw new images).
+SAMPLE_METRICS = ("fid", "kid", "precision_recall", "mode_coverage", "class_accuracy")
+
+
 class EvaluateSpec(Section):
-    metrics: list[Literal["reconstruction", "elbo", "fid", "class_accuracy"]] = Field(
+    metrics: list[Literal[EVALUATE_METRICS]] = Field(
         default_factory=lambda: ["reconstruction"],
-        description="Metrics computed on held-out data after training: reconstruction error, the "
-        "negative ELBO (VAE families), class accuracy of conditional samples (scored by a classifier "
-        "trained on the real training split); fid arrives with the evaluation issue and is reported "
-        "as not computed until then.",
+        description="Metrics computed on held-out data after training, each written with its protocol: "
+        "reconstruction error; the negative ELBO and an importance-weighted log-likelihood estimate (VAE "
+        "families, bce); FID, KID, precision/recall (k-NN manifolds) and mode coverage of samples against "
+        "held-out real images in the feature space of a domain classifier (trained by genkit on the real "
+        "training split, cached; its test accuracy is reported beside every score); class accuracy of "
+        "class-conditional samples.",
     )
-    samples: int = Field(2000, ge=1, description="Held-out examples (and generated samples) used.")
+    samples: int = Field(
+        2000,
+        ge=10,
+        description="Held-out examples, and generated samples, used per metric. FID is biased upwards at "
+        "small N: compare FIDs computed with the same number.",
+    )
+    importance_samples: int = Field(
+        100,
+        ge=1,
+        le=5000,
+        description="log_likelihood: K posterior samples per example in the importance-weighted bound "
+        "(Burda et al. 2016); K = 1 gives the ELBO, larger K a tighter estimate.",
+    )
+    feature_extractor: Optional[str] = Field(
+        None,
+        description="A .keras classifier of your own (relative to the spec file) whose penultimate layer is "
+        "the feature space of fid/kid/precision_recall and whose predictions score class_accuracy and "
+        "mode_coverage; default: genkit's CNN trained on the data's real training split.",
+    )
+    precision_recall_k: int = Field(
+        3, ge=1, description="precision_recall: k of the k-nearest-neighbour manifold estimate (Kynkäänniemi et al. 2019)."
+    )
 
 
 class OnnxSpec(Section):
@@ -281,6 +467,35 @@ class ExportSpec(Section):
     onnx: OnnxSpec = Field(default_factory=OnnxSpec, description="ONNX export.")
 
 
+# --------------------------------------------------------------------------- sample
+class SampleSpec(Section):
+    """How a diffusion model samples by default: per-epoch grids, evaluation, export and `genkit sample`."""
+
+    sampler: Literal[SAMPLERS] = Field(
+        "ddim",
+        description="ancestral: DDPM Algorithm 2 (stochastic; with steps < timesteps on a respaced schedule); "
+        "ddim: Song et al. 2021, deterministic at eta 0 and good in 20-100 steps.",
+    )
+    steps: int = Field(
+        50, ge=1, description="Denoising steps, evenly spaced from T-1 down to 0 (at most model.diffusion.timesteps)."
+    )
+    eta: float = Field(0.0, ge=0.0, le=1.0, description="ddim: noise of each step; 0 deterministic, 1 as ancestral.")
+    variance: Literal[VARIANCES] = Field(
+        "beta",
+        description="ancestral: sigma_t^2 = beta_t, or the posterior variance beta-tilde_t (Ho et al. 2020 found "
+        "both to work about equally).",
+    )
+    clip_denoised: bool = Field(
+        True, description="Clip each step's estimate of x0 to [-1, 1], as Ho et al.'s code does; false is Algorithm 2 verbatim."
+    )
+    guidance_scale: float = Field(
+        1.0,
+        ge=0.0,
+        description="Conditional models: w in eps = eps_null + w (eps_y - eps_null) (classifier-free guidance); "
+        "1 is the plain conditional model, 2-4 trades diversity for clearer classes.",
+    )
+
+
 # --------------------------------------------------------------------------- root
 class SpecBase(Section):
     genkit_spec: int = Field(1, ge=1, le=1, description="Version of the spec language.")
@@ -291,6 +506,9 @@ class SpecBase(Section):
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training schedule.")
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec, description="Evaluation after training.")
     export: ExportSpec = Field(default_factory=ExportSpec, description="Export of trained networks.")
+    sample: Optional[SampleSpec] = Field(
+        None, description="Diffusion families: sampling defaults (sampler, steps, guidance); absent means every default."
+    )
     runs_dir: str = Field("runs", description="Folder that receives run folders.")
     blocks: dict[str, BlockSpec] = Field(
         default_factory=dict, description="Reusable sub-networks with parameters, used in networks like layers."

@@ -20,6 +20,10 @@ _INTRO = {
     "contractive_ae": "A contractive autoencoder: the encoder's Jacobian is penalised (keep the code small).",
     "vae": "A variational autoencoder: sample new images by decoding z ~ N(0, I).",
     "cvae": "A conditional VAE: sample new images of a chosen class.",
+    "ddpm": "A denoising diffusion model: a U-Net learns to remove noise; sampling denoises pure noise.",
+    "gan": "A GAN with DCGAN networks: a generator learns to fool a discriminator.",
+    "cgan": "A conditional GAN: the label goes to both players, so you sample the class you ask for.",
+    "wgan": "A Wasserstein GAN with gradient penalty: a critic estimates the distance the generator lowers.",
 }
 
 
@@ -63,8 +67,8 @@ def _loss_lines(family):
     lines = ["loss:"]
     for name, field in LOSS_SCHEMAS[family].model_fields.items():
         default = field.default
-        value = str(default).lower() if isinstance(default, bool) else default
-        lines.append(f"  {name}: {value}".ljust(34) + f"# {field.description}")
+        value = str(default).lower() if isinstance(default, bool) else "null" if default is None else default
+        lines.append(f"  {name}: {value}".ljust(33) + f" # {field.description}")
     return lines
 
 
@@ -74,6 +78,10 @@ def starter_spec(family: str, dataset: str = "mnist") -> str:
         raise ValueError(f"unknown family {family!r} or dataset {dataset!r}")
     shape = DATASET_SHAPES[dataset]
     name = f"{family}_{dataset}"
+    if family in _ADVERSARIAL:
+        return _adversarial_starter(family, dataset, shape, name)
+    if family == "ddpm":
+        return _diffusion_starter(dataset, shape, name)
     if family == "sparse_ae":
         encoder, decoder = _dense_networks(shape, 1000, "sigmoid")
     elif family == "contractive_ae":
@@ -117,3 +125,133 @@ def starter_spec(family: str, dataset: str = "mnist") -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+_ADVERSARIAL = ("gan", "cgan", "wgan")
+
+
+def _adversarial_starter(family, dataset, shape, name):
+    """DCGAN networks (Radford et al. 2016); the WGAN critic has no batch norm (gradient penalty)."""
+    h, w, c = shape[0] // 4, shape[1] // 4, shape[2]
+    opponent = "critic" if family == "wgan" else "discriminator"
+    norm = "        - LayerNormalization: {}" if family == "wgan" else "        - BatchNormalization: {}"
+    steps = 5 if family == "wgan" else 1
+    adam = "{name: adam, learning_rate: 1.0e-4, beta_1: 0.5, beta_2: 0.9}" if family == "wgan" else "{name: adam, learning_rate: 2.0e-4, beta_1: 0.5}"
+    metrics = ["fid", "kid"] + (["class_accuracy"] if family == "cgan" else [])
+    lines = [
+        f"# {_INTRO[family]}",
+        f"# Written by `genkit new {family} --dataset {dataset}`; run it with `genkit run <this file>`.",
+        "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
+        "genkit_spec: 1",
+        f"name: {name}",
+        "seed: 0",
+        "",
+        "data:",
+        f"  source: {dataset}",
+        "  range: [-1, 1]           # the generator ends in tanh",
+        f"  labels: {'true' if family == 'cgan' else 'false'}",
+        f"  batch_size: {64 * steps}{'           # 5 critic steps of 64 images per generator step' if steps > 1 else ''}",
+        "  validation_split: 0.1",
+        "",
+        "model:",
+        f"  family: {family}",
+        "  latent_dim: 64",
+    ]
+    if family == "cgan":
+        lines.append("  condition: {num_classes: 10, encoding: onehot}   # onehot | embedding")
+    lines += [
+        "  networks:",
+        "    generator:",
+        "      layers:",
+        f"        - Dense: {{units: {h * w * 128}, use_bias: false}}",
+        "        - BatchNormalization: {}",
+        "        - ReLU: {}",
+        f"        - Reshape: {{target_shape: [{h}, {w}, 128]}}",
+        "        - Conv2DTranspose: {filters: 64, kernel_size: 4, strides: 2, padding: same, use_bias: false}",
+        "        - BatchNormalization: {}",
+        "        - ReLU: {}",
+        f"        - Conv2DTranspose: {{filters: {c}, kernel_size: 4, strides: 2, padding: same, activation: tanh}}",
+        f"    {opponent}:",
+        f"      input: [{shape[0]}, {shape[1]}, {c}]",
+        "      layers:",
+        "        - Conv2D: {filters: 64, kernel_size: 4, strides: 2, padding: same}",
+        "        - LeakyReLU: {negative_slope: 0.2}",
+        "        - Conv2D: {filters: 128, kernel_size: 4, strides: 2, padding: same}",
+        norm,
+        "        - LeakyReLU: {negative_slope: 0.2}",
+        "        - Flatten: {}",
+        "        - Dense: {units: 1}",
+        "",
+    ]
+    lines += _loss_lines(family) + [""]
+    lines += [
+        "train:",
+        "  epochs: 20",
+        "  steps_per_epoch: 60       # remove to make every epoch a full pass over the data",
+        "  optimizers:               # one per network (two time-scale updates)",
+        f"    generator: {adam}",
+        f"    {opponent}: {adam}",
+        "",
+        "evaluate:",
+        f"  metrics: [{', '.join(metrics)}]",
+        "",
+        "export:",
+        "  onnx: {networks: [generator]}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _diffusion_starter(dataset, shape, name):
+    """A small U-Net graph (Ho et al. 2020, appendix B, scaled down) with DDIM sampling."""
+    h, w, c = shape
+    return "\n".join(
+        [
+            f"# {_INTRO['ddpm']}",
+            f"# Written by `genkit new ddpm --dataset {dataset}`; run it with `genkit run <this file>`.",
+            "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
+            "# Add `condition: {num_classes: 10, encoding: embedding, embedding_dim: 128}` under model, an input",
+            "# `y: [128]` and a node `{id: emb, layer: Add, from: [temb, y]}` (ResBlocks then take emb) for classes.",
+            "genkit_spec: 1",
+            f"name: {name}",
+            "seed: 0",
+            "",
+            "data:",
+            f"  source: {dataset}",
+            "  range: [-1, 1]           # diffusion works on [-1, 1]",
+            "  batch_size: 64",
+            "  validation_split: 0.1",
+            "",
+            "model:",
+            "  family: ddpm",
+            "  diffusion: {timesteps: 1000, schedule: linear, prediction: epsilon}   # linear | cosine; epsilon | v",
+            "  networks:",
+            "    denoiser:",
+            f"      inputs: {{x: [{h}, {w}, {c}], t: []}}",
+            "      graph:",
+            "        - {id: tsin, layer: SinusoidalEmbedding, dim: 64, from: t}",
+            "        - {id: temb, layer: Dense, units: 128, activation: swish, from: tsin}",
+            "        - {id: h0, layer: Conv2D, filters: 32, kernel_size: 3, padding: same, from: x}",
+            "        - {id: d1, layer: ResBlock, filters: 32, from: [h0, temb]}",
+            "        - {id: p1, layer: AveragePooling2D, pool_size: 2, from: d1}",
+            "        - {id: mid, layer: ResBlock, filters: 64, from: [p1, temb]}",
+            "        - {id: att, layer: SelfAttention2D, heads: 4, from: mid}",
+            "        - {id: u1, layer: UpSampling2D, from: att}",
+            "        - {id: e1, layer: ResBlock, filters: 32, from: [{concat: [u1, d1]}, temb]}",
+            f"        - {{id: out, layer: Conv2D, filters: {c}, kernel_size: 3, padding: same, from: e1}}",
+            "",
+            "train:",
+            "  epochs: 20",
+            "  steps_per_epoch: 60       # remove to make every epoch a full pass over the data",
+            "  optimizer: {name: adam, learning_rate: 1.0e-3, warmup_epochs: 1}",
+            "  ema: 0.999",
+            "  sample_every: 5",
+            "",
+            "sample: {sampler: ddim, steps: 50}   # ddim | ancestral",
+            "",
+            "evaluate:",
+            "  metrics: [fid]",
+            "  samples: 500",
+            "",
+        ]
+    )

@@ -44,7 +44,13 @@ def restore_checkpoint(model, checkpoint: Path) -> dict:
 
 
 def load_with_optimizer(model, weights: Path) -> None:
-    """Keras restores optimizer variables only into a built optimizer: build it first."""
+    """Keras restores optimizer variables only into a built optimizer: build each first.
+
+    A family with one optimizer per network (GANs) lists each with its network's
+    variables, so every optimizer's iterations and moments come back.
+    """
     with model.distribute_strategy.scope():
-        model.optimizer.build(model.trainable_variables)
+        for optimizer, variables in model.optimizer_variables():
+            if not optimizer.built:
+                optimizer.build(variables)
         model.load_weights(weights)

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from genkit.errors import GenkitError
 from genkit.evaluate.plots import plot_history
 from genkit.families import build_family
 from genkit.spec import LoadedSpec, validate_dict
+from genkit.spec.schema import FAMILY_NETWORKS, SEPARATE_OPTIMIZERS
 from genkit.train.callbacks import CheckpointEvery, SampleGrid
+from genkit.train.keep_best import BEST, KeepBest, best_state
 from genkit.train.checkpoint import latest_checkpoint, load_with_optimizer, restore_checkpoint
 from genkit.train.optimizers import make_optimizer
-from genkit.train.run_folder import find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
+from genkit.train.run_folder import add_train_seconds, find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
 __all__ = ["Prepared", "build_for_check", "build_model", "open_run", "prepare", "train"]
 
@@ -67,11 +70,30 @@ def build_model(spec, data_shape, num_classes, steps_per_epoch: int):
     with _strategy(spec).scope():
         model = build_family(spec, data_shape, num_classes)
         model.configure_schedule(steps_per_epoch)
-        model.compile(
-            optimizer=make_optimizer(spec.train.optimizer, steps_per_epoch, spec.train.epochs),
-            jit_compile=spec.train.jit_compile,
-        )
+        if spec.model.family in SEPARATE_OPTIMIZERS:
+            model.compile(optimizers=_optimizers_per_network(spec, model, steps_per_epoch), jit_compile=spec.train.jit_compile)
+        else:
+            model.compile(
+                optimizer=make_optimizer(spec.train.optimizer, steps_per_epoch, spec.train.epochs),
+                jit_compile=spec.train.jit_compile,
+            )
     return model
+
+
+def _optimizers_per_network(spec, model, steps_per_epoch: int) -> dict:
+    """role -> optimizer from train.optimizers[role], else train.optimizer (two time-scale updates).
+
+    A role updated k times per step (k discriminator steps) runs its schedule over k times
+    as many updates, so it decays over the same epochs as the generator's.
+    """
+    optimizers = {}
+    for role in FAMILY_NETWORKS[spec.model.family]:
+        own = role in spec.train.optimizers
+        options = spec.train.optimizers[role] if own else spec.train.optimizer
+        path = ("train", "optimizers", role) if own else ("train", "optimizer")
+        steps = steps_per_epoch * model.updates_per_step(role)
+        optimizers[role] = make_optimizer(options, steps, spec.train.epochs, path)
+    return optimizers
 
 
 def build_for_check(spec):
@@ -139,11 +161,16 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
         SampleGrid(run_dir / "samples", spec.train.sample_every, x_fixed, y_fixed, tuple(spec.data.range)),
         CheckpointEvery(run_dir / "checkpoints", spec.train.checkpoint_every, spec.train.epochs, {"spec_hash": spec_hash(spec)}),
     ]
+    if spec.train.keep_best is not None:
+        # Before the CSV logger, so the measured value lands in history.csv.
+        callbacks.insert(0, _keep_best(spec, prep, run_dir))
+    callbacks += model.training_callbacks(x_fixed, y_fixed)
     if spec.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), profile_batch=0))
     train_ds = data.train_dataset(spec.data.batch_size, shuffle=spec.data.shuffle, seed=spec.seed)
     val_ds = data.eval_dataset("val", spec.data.batch_size) if len(data.x_val) else None
     if initial_epoch < spec.train.epochs:
+        started = time.perf_counter()
         model.fit(
             train_ds.repeat() if spec.train.steps_per_epoch else train_ds,
             validation_data=val_ds,
@@ -154,11 +181,16 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
             shuffle=False,  # the tf.data pipeline shuffles with the spec seed
             verbose=1 if sys.stdout.isatty() else 2,
         )
+        add_train_seconds(run_dir, time.perf_counter() - started)
     if any(not np.all(np.isfinite(np.asarray(v))) for v in model.trainable_variables):
         raise GenkitError(
             "training diverged: the weights hold NaN or Inf. Lower train.optimizer.learning_rate, "
             "or set train.optimizer.clipnorm."
         )
+    best = best_state(run_dir / "checkpoints")
+    if spec.train.keep_best is not None and spec.train.keep_best.use_for_export and best is not None:
+        load_with_optimizer(model, run_dir / "checkpoints" / BEST / "model.weights.h5")
+        print(f"keep_best: evaluating and exporting the weights of epoch {best['epoch']} ({best['metric']} {best['value']:.4f})", flush=True)
     # Written under temporary names then renamed: a crash never leaves half a file behind.
     _save_atomically(model.save_weights, run_dir / FINAL_WEIGHTS)
     (run_dir / "networks").mkdir(exist_ok=True)
@@ -167,6 +199,22 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
     if (run_dir / "history.csv").exists():
         plot_history(run_dir / "history.csv", run_dir / "loss_curve.png")
     return prep
+
+
+def _keep_best(spec, prep, run_dir) -> KeepBest:
+    best = spec.train.keep_best
+    if best.metric in ("val_loss", "neg_elbo"):
+        key = "val_loss" if best.metric == "val_loss" else "val_neg_elbo"
+
+        def measure(logs):
+            return logs[key]
+    else:
+        from genkit.evaluate.sample_quality import sample_scores
+
+        def measure(logs):
+            return sample_scores(prep.model, prep.data, spec, [best.metric], {}, reference="val", n=best.samples)[best.metric]
+
+    return KeepBest(run_dir / "checkpoints", best.metric, best.every, measure)
 
 
 def _save_atomically(save, path: Path) -> None:

@@ -5,6 +5,11 @@ Importing this package registers every block with `genkit.nets.registry`.
 
 from genkit.nets.blocks.concat_condition import ConcatCondition
 from genkit.nets.blocks.label_embedding import LabelEmbedding
+from genkit.nets.blocks.minibatch_discrimination import MinibatchDiscrimination
+from genkit.nets.blocks.minibatch_stddev import MinibatchStdDev
+from genkit.nets.blocks.res_block import ResBlock
 from genkit.nets.blocks.sampling import Sampling
+from genkit.nets.blocks.self_attention_2d import SelfAttention2D
+from genkit.nets.blocks.sinusoidal_embedding import SinusoidalEmbedding
 
-__all__ = ["ConcatCondition", "LabelEmbedding", "Sampling"]
+__all__ = ["ConcatCondition", "LabelEmbedding", "MinibatchDiscrimination", "MinibatchStdDev", "ResBlock", "Sampling", "SelfAttention2D", "SinusoidalEmbedding"]

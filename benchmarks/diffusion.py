@@ -1,0 +1,301 @@
+"""How fast do diffusion exports sample, per sampler, and what does each sampler cost in quality?
+
+    python benchmarks/diffusion.py                                   # exports/ddpm_mnist
+    python benchmarks/diffusion.py --export exports/ddpm_cond_mnist --quality 500
+
+Prints, in one run:
+1. images/s of ancestral (every timestep: 1000), DDIM-50 and DDIM-20 through onnxruntime
+   (`genkit.runtime.Sampler`), and with `--quality N` the FID of N samples against N test
+   images in the domain feature space (`genkit.evaluate.features`), plus class accuracy for
+   a conditional export;
+2. the onnxruntime vs Keras ratio of the same DDIM-50 loop (`genkit.schedules.sample_loop`
+   around the run's `networks/denoiser_ema.keras`, traced with `tf.function`);
+3. one step as the exported denoiser + the NumPy update vs one ONNX graph holding the
+   denoiser and the update ("fused"), ms per step: which `genkit.runtime.diffusion` keeps.
+
+Timings on a shared 2-core CPU vary by ±20% from run to run; compare rows of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SAMPLERS = [("ancestral", None), ("ddim", 50), ("ddim", 20)]  # None: every timestep (1000 as shipped)
+COEFFICIENTS = ("x0_from_xt", "x0_from_output", "coef_x0", "coef_xt", "sigma")
+ROUNDS = 3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", type=Path, default=REPO / "exports" / "ddpm_mnist")
+    parser.add_argument(
+        "--keras", type=Path, help="the run's denoiser .keras (default: newest run of the export's name)"
+    )
+    parser.add_argument("--n", type=int, default=32, help="images per timed sampling run")
+    parser.add_argument("--quality", type=int, default=0, help="samples per sampler for FID / class accuracy (0: skip)")
+    args = parser.parse_args()
+
+    from genkit.runtime import Sampler
+
+    sampler = Sampler(args.export, provider="cpu")
+    labels = np.arange(args.n, dtype=np.int32) % sampler.num_classes if sampler.conditional else None
+    print(
+        f"{sampler.name}: {'conditional ' if sampler.conditional else ''}DDPM export, {args.n} images per run, onnxruntime on CPU\n"
+    )
+
+    quality = Quality(sampler, args.quality) if args.quality else None
+    print("| sampler | steps | images/s (onnxruntime) | s per image |" + (" FID | class accuracy |" if quality else ""))
+    print("|---|---|---|---|" + ("---|---|" if quality else ""))
+    speeds = {}
+    for name, steps in SAMPLERS:
+        steps = steps or sampler._diffusion.timesteps
+        seconds = timed(partial(sampler.sample, args.n, labels=labels, seed=0, sampler=name, steps=steps))
+        speeds[(name, steps)] = args.n / seconds
+        row = f"| {name} | {steps} | {args.n / seconds:.2f} | {seconds / args.n:.3f} |"
+        if quality:
+            row += " {:.2f} | {} |".format(*quality.score(name, steps))
+        print(row, flush=True)
+    if quality:
+        print(f"\nFID: {quality.n} samples vs {quality.n} test images; {quality.extractor.describe()}")
+
+    keras_path = args.keras or newest_keras(sampler.name)
+    if keras_path is not None:
+        keras_rate = keras_images_per_second(keras_path, sampler, args.n, labels)
+        ratio = speeds[("ddim", 50)] / keras_rate
+        print(
+            f"\nDDIM-50 loop: onnxruntime {speeds[('ddim', 50)]:.2f} images/s, Keras {keras_rate:.2f} images/s "
+            f"({keras_path}): onnxruntime/Keras = {ratio:.2f}"
+        )
+    else:
+        print("\n(no run folder with networks/denoiser*.keras found: Keras comparison skipped; pass --keras)")
+
+    print("\n" + fused_vs_numpy(args.export, sampler, args.n))
+
+
+def timed(fn, repeats: int = 1) -> float:
+    """Seconds of the fastest of `repeats` calls (after a warm-up call for short runs)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def newest_keras(name: str):
+    runs = sorted((REPO / "runs" / name).glob("*/networks"))
+    for folder in reversed(runs):
+        for candidate in ("denoiser_ema.keras", "denoiser.keras"):
+            if (folder / candidate).is_file():
+                return folder / candidate
+    return None
+
+
+class Quality:
+    """FID (and class accuracy) of N samples per sampler, in genkit's domain feature space."""
+
+    def __init__(self, sampler, n: int):
+        from genkit.data import load_data
+        from genkit.evaluate.features import get_extractor
+        from genkit.spec import load_spec
+
+        spec = load_spec(REPO / "specs" / f"{sampler.name}.yaml").spec
+        data = load_data(spec.data.model_copy(update={"labels": True}), spec.seed)
+        self.sampler, self.n = sampler, min(n, len(data.x_test))
+        self.extractor = get_extractor(data)
+        self.x_ref, self.y_ref = data.x_test[: self.n], data.y_test[: self.n]
+        self.f_ref = self.extractor.features(self.x_ref)
+
+    def score(self, name: str, steps: int):
+        from genkit.evaluate.distribution import frechet_distance
+
+        labels = self.y_ref.astype(np.int32) if self.sampler.conditional else None
+        x, _ = self.sampler.sample(self.n, labels=labels, seed=1, sampler=name, steps=steps)
+        fid = frechet_distance(self.f_ref, self.extractor.features(x))
+        accuracy = f"{np.mean(self.extractor.predict(x) == labels):.3f}" if labels is not None else "-"
+        return fid, accuracy
+
+
+def keras_images_per_second(path: Path, sampler, n: int, labels) -> float:
+    import keras
+    import tensorflow as tf
+
+    import genkit.nets  # noqa: F401  (registers genkit's blocks so the .keras file loads)
+    from genkit.schedules import sample_loop, timestep_sequence
+
+    net = keras.saving.load_model(path)
+    signature = [tf.TensorSpec((None, *sampler.image_shape), tf.float32), tf.TensorSpec((None,), tf.float32)]
+    if sampler.conditional:
+        signature.append(tf.TensorSpec((None,), tf.int32))
+    fn = tf.function(lambda *a: net(list(a), training=False), input_signature=signature)
+
+    def predict(x, t, y):
+        return np.asarray(fn(x, t) if y is None else fn(x, t, y))
+
+    loop = sampler._diffusion
+    o = loop.options(sampler="ddim", steps=50)
+
+    def run():
+        sample_loop(
+            loop.schedule,
+            predict,
+            (n, *sampler.image_shape),
+            sequence=timestep_sequence(loop.timesteps, 50),
+            sampler="ddim",
+            prediction=loop.prediction,
+            eta=0.0,
+            variance=o["variance"],
+            clip=o["clip_denoised"],
+            rng=np.random.default_rng(0),
+            labels=labels,
+            null_class=loop.null_class,
+            guidance_scale=float(o["guidance_scale"]) if labels is not None else 1.0,
+        )
+
+    run()  # trace
+    return n / timed(run)
+
+
+def fused_step_graph(proto, s, clip: bool):
+    """The denoiser with the update appended: x_prev = a·x̂₀ + b·x_t + σ·z, x̂₀ = clip(p·x_t + q·out)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = proto.graph
+    x, out = s["image_input"], s["output"]
+    image_type = next(i for i in graph.input if i.name == x).type
+    for name in COEFFICIENTS:
+        graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1]))
+    noise = onnx.ValueInfoProto(name="noise")
+    noise.type.CopyFrom(image_type)
+    graph.input.append(noise)
+    graph.initializer.extend(
+        [
+            helper.make_tensor("low", TensorProto.FLOAT, [], [-1.0]),
+            helper.make_tensor("high", TensorProto.FLOAT, [], [1.0]),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Mul", ["x0_from_xt", x], ["f_a"]),
+            helper.make_node("Mul", ["x0_from_output", out], ["f_b"]),
+            helper.make_node("Add", ["f_a", "f_b"], ["f_x0_raw"]),
+            helper.make_node("Clip", ["f_x0_raw", "low", "high"], ["f_x0"])
+            if clip
+            else helper.make_node("Identity", ["f_x0_raw"], ["f_x0"]),
+            helper.make_node("Mul", ["coef_x0", "f_x0"], ["f_c"]),
+            helper.make_node("Mul", ["coef_xt", x], ["f_d"]),
+            helper.make_node("Mul", ["sigma", "noise"], ["f_e"]),
+            helper.make_node("Add", ["f_c", "f_d"], ["f_cd"]),
+            helper.make_node("Add", ["f_cd", "f_e"], ["x_prev"]),
+        ]
+    )
+    x_prev = onnx.ValueInfoProto(name="x_prev")
+    x_prev.type.CopyFrom(image_type)
+    del graph.output[:]
+    graph.output.append(x_prev)
+    return proto
+
+
+def fused_vs_numpy(export_dir: Path, sampler, n: int) -> str:
+    import onnx
+
+    from genkit.runtime.providers import make_session
+
+    loop, s = sampler._diffusion, sampler.manifest["sampling"]
+    clip = bool(loop.options()["clip_denoised"])
+    proto = onnx.load(export_dir / sampler.manifest["networks"][s["network"]]["file"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fused.onnx"
+        onnx.save(fused_step_graph(proto, s, clip), path)
+        fused, _ = make_session(path, provider="cpu")
+        plain, _ = sampler._sessions[s["network"]]
+        results: dict = {}
+        for name, steps in (("ddim", 50), ("ancestral", loop.timesteps)):
+            loops = step_loops(loop, s, plain, fused, sampler, n, name, steps, clip)
+            # Interleaved rounds, fastest of each: load from other processes hits all variants alike.
+            best = dict.fromkeys(loops, float("inf"))
+            for _ in range(ROUNDS):
+                for label, fn in loops.items():
+                    best[label] = min(best[label], timed(fn))
+            for label, seconds in best.items():
+                results.setdefault(label, []).append(1000 * seconds / min(steps, 100))
+    rows = [f"| one step, batch {n} | ddim-50 ms/step | ancestral ms/step (100 of {loop.timesteps}) |", "|---|---|---|"]
+    rows += [f"| {label} | {a:.2f} | {b:.2f} |" for label, (a, b) in results.items()]
+    return "\n".join(rows)
+
+
+def step_loops(loop, s, plain, fused, sampler, n: int, name: str, steps: int, clip: bool) -> dict:
+    """The same denoising steps three ways: denoiser + NumPy update, the fused graph, the denoiser alone."""
+    from genkit.schedules import apply_step, step_coefficients, timestep_sequence
+
+    # Every step costs the same: 100 ancestral steps measure it as well as 1,000.
+    sequence = timestep_sequence(loop.timesteps, steps)[:100]
+    variance = loop.options()["variance"]
+    coefs = [
+        step_coefficients(
+            loop.schedule,
+            int(t),
+            int(sequence[i + 1]) if i + 1 < len(sequence) else -1,
+            sampler=name,
+            prediction=loop.prediction,
+            eta=0.0,
+            variance=variance,
+        )
+        for i, t in enumerate(sequence)
+    ]
+    shape = (n, *sampler.image_shape)
+    rng = np.random.default_rng(0)
+    labels = np.arange(n, dtype=np.int32) % sampler.num_classes if s.get("label_input") else None
+
+    def feeds(x, t):
+        f = {s["image_input"]: x, s["time_input"]: np.full(n, t, np.float32)}
+        if labels is not None:
+            f[s["label_input"]] = labels
+        return f
+
+    def numpy_update():
+        x = rng.standard_normal(shape).astype(np.float32)
+        for t, c in zip(sequence, coefs):
+            out = plain.run([s["output"]], feeds(x, t))[0]
+            x = apply_step(c, x, out, rng.standard_normal(shape) if c.sigma > 0 else None, clip=clip)
+
+    def fused_graph():
+        x = rng.standard_normal(shape).astype(np.float32)
+        zeros = np.zeros(shape, np.float32)
+        for t, c in zip(sequence, coefs):
+            f = feeds(x, t)
+            f.update({k: np.array([getattr(c, k)], np.float32) for k in COEFFICIENTS})
+            f["noise"] = rng.standard_normal(shape).astype(np.float32) if c.sigma > 0 else zeros
+            x = fused.run(["x_prev"], f)[0]
+
+    def denoiser_alone():
+        x = rng.standard_normal(shape).astype(np.float32)
+        for t in sequence:
+            plain.run([s["output"]], feeds(x, t))
+
+    def update_alone():
+        x, out = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+        for c in coefs:
+            x = apply_step(c, x, out, rng.standard_normal(shape) if c.sigma > 0 else None, clip=clip)
+
+    return {
+        "denoiser + NumPy update": numpy_update,
+        "fused graph": fused_graph,
+        "(denoiser alone)": denoiser_alone,
+        "(NumPy update alone, with its noise draw)": update_alone,
+    }
+
+
+if __name__ == "__main__":
+    main()
