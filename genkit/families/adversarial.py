@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.errors import Problem, SpecError
-from genkit.families.base import GenerativeModel, build_trunk, check_output_shape
+from genkit.families.base import GenerativeModel, build_trunk, check_output_shape, condition_classes
 from genkit.nets import LabelEmbedding
 from genkit.train.ema import WeightAverage
 
@@ -81,17 +81,7 @@ class Adversarial(GenerativeModel):
         self.latent_dim = spec.model.latent_dim
         self.condition = spec.model.condition
         if self.conditional:
-            if num_classes is not None and num_classes > self.condition.num_classes:
-                raise SpecError(
-                    [
-                        Problem(
-                            ("model", "condition", "num_classes"),
-                            f"is {self.condition.num_classes} but the data has {num_classes} classes.",
-                            f"Set it to {num_classes}.",
-                        )
-                    ]
-                )
-            self.num_classes = self.condition.num_classes
+            self.num_classes = condition_classes(self.condition, num_classes)
         # The two networks do not depend on each other: report both networks' problems at once.
         problems = []
         for attr, build in (("generator", self._build_generator), (self.opponent, self._build_opponent)):
@@ -123,9 +113,6 @@ class Adversarial(GenerativeModel):
         trunk = build_trunk(spec, "generator", h.shape[1:], "z")
         self.trunks["generator"] = trunk
         return keras.Model(inputs if self.conditional else z, trunk(h), name="generator")
-
-    def _build_opponent(self, spec):
-        raise NotImplementedError
 
     @property
     def sampling_network(self):

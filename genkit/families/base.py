@@ -83,6 +83,21 @@ def _trunk_spec(spec, role, data_shape=None):
     return net.model_copy(update={"input": None})
 
 
+def condition_classes(condition, num_classes) -> int:
+    """The label's class count (model.condition.num_classes); it must cover the data's classes."""
+    if num_classes is not None and num_classes > condition.num_classes:
+        raise SpecError(
+            [
+                Problem(
+                    ("model", "condition", "num_classes"),
+                    f"is {condition.num_classes} but the data has {num_classes} classes.",
+                    f"Set it to {num_classes}.",
+                )
+            ]
+        )
+    return condition.num_classes
+
+
 def check_output_shape(network, role, data_shape):
     got = tuple(network.output.shape[1:])
     if got != tuple(data_shape):

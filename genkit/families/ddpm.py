@@ -37,7 +37,7 @@ import tensorflow as tf
 from keras import ops
 
 from genkit.errors import Problem, SpecError
-from genkit.families.base import GenerativeModel, check_output_shape, register_family
+from genkit.families.base import GenerativeModel, check_output_shape, condition_classes, register_family
 from genkit.nets import LabelEmbedding, build_network
 from genkit.schedules import make_schedule, sample_loop, timestep_sequence
 from genkit.spec.schema import SampleSpec
@@ -69,17 +69,7 @@ class DDPM(GenerativeModel):
         self.conditional = self.condition is not None
         self.null_class = None
         if self.conditional:
-            if num_classes is not None and num_classes > self.condition.num_classes:
-                raise SpecError(
-                    [
-                        Problem(
-                            ("model", "condition", "num_classes"),
-                            f"is {self.condition.num_classes} but the data has {num_classes} classes.",
-                            f"Set it to {num_classes}.",
-                        )
-                    ]
-                )
-            self.num_classes = self.condition.num_classes
+            self.num_classes = condition_classes(self.condition, num_classes)
             self.null_class = self.num_classes  # the "no label" class of classifier-free guidance
         self.denoiser = self._build_denoiser(spec)
         check_output_shape(self.denoiser, "denoiser", data_shape)

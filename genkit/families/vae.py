@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genkit.errors import Problem, SpecError
-from genkit.families.base import GenerativeModel, build_trunk, check_output_shape, register_family
+from genkit.errors import SpecError
+from genkit.families.base import GenerativeModel, build_trunk, check_output_shape, condition_classes, register_family
 from genkit.losses import kl_divergence_normal, reconstruction_loss
 from genkit.nets import ConcatCondition, LabelEmbedding, Sampling
 
@@ -40,17 +40,7 @@ class VAE(GenerativeModel):
         self.latent_dim = spec.model.latent_dim
         self.condition = spec.model.condition
         if self.conditional:
-            if num_classes is not None and num_classes > self.condition.num_classes:
-                raise SpecError(
-                    [
-                        Problem(
-                            ("model", "condition", "num_classes"),
-                            f"is {self.condition.num_classes} but the data has {num_classes} classes.",
-                            f"Set it to {num_classes}.",
-                        )
-                    ]
-                )
-            self.num_classes = self.condition.num_classes
+            self.num_classes = condition_classes(self.condition, num_classes)
         # Encoder and decoder do not depend on each other: report both networks' problems at once.
         problems = []
         for attr, build in (("encoder", self._build_encoder), ("decoder", self._build_decoder)):
