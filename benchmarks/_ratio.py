@@ -130,8 +130,9 @@ def step_timer(model, dataset):
     fit's per-call set-up and callbacks. The model must have been fitted once (trace, and
     XLA compile with jit_compile) so nothing is compiled inside a timed block. Each block
     ends by reading the step's logs, so all of its work has finished. The CPU time (all of
-    this process's threads) is the load-insensitive view: other jobs on the machine stretch
-    wall time but not the work a step does, although they still share caches and memory.
+    this process's threads) is less sensitive to other jobs on the machine, which stretch
+    wall time more than the work a step does (it still counts threads spinning while they
+    wait, and the jobs still share caches and memory bandwidth).
     """
     iterator = iter(dataset)
 
@@ -175,6 +176,7 @@ def step_flops(model, element_spec) -> dict:
 
 def op_flops(op) -> int:
     """2·MACs of one matrix-multiply-type op, from its static shapes."""
+
     def shape(t):
         return [int(d) for d in t.shape]
 
@@ -187,7 +189,7 @@ def op_flops(op) -> int:
     if op.type == "Conv2DBackpropFilter":  # inputs: x, sizes, dy (N, Ho, Wo, Cout); output: dfilter (kh, kw, Cin, Cout)
         kh, kw, cin, _ = shape(op.outputs[0])
         return 2 * math.prod(shape(op.inputs[2])) * kh * kw * cin
-    # MatMul / BatchMatMul: (..., M, K) x (..., K, N) -> (..., M, N)
+    # MatMul / BatchMatMul (keras.ops.einsum lowers to it too): (..., M, K) x (..., K, N) -> (..., M, N)
     a = shape(op.inputs[0])
     transpose_a = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
     k = a[-2] if transpose_a else a[-1]

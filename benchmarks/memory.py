@@ -54,14 +54,16 @@ def main() -> None:
 
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    rows, failures = [], []
+    columns = ["process", "family", "steps", "wall s", "peak RSS MB", "over import tensorflow MB", "ratio"]
+    print(markdown_table(columns, []), flush=True)  # rows follow as they are measured
+    failures = []
     with tempfile.TemporaryDirectory(prefix="genkit-memory-") as scratch:
         baseline = None
         for label, code in BASELINES.items():
             runs = [run([sys.executable, "-c", code], env, Path(scratch) / "baseline.log") for _ in range(args.repeats)]
             rss, seconds = _median(runs)
             baseline = baseline or rss
-            rows.append(_row(label, "–", "–", rss, seconds, baseline))
+            _print_row(label, "–", "–", rss, seconds, baseline)
         for spec in specs:
             runs = []
             for r in range(args.repeats):
@@ -78,12 +80,9 @@ def main() -> None:
                     break
                 runs.append(result)
             if len(runs) < args.repeats:
-                rows.append([spec.name, _family(spec), args.steps, "–", "failed", "–", "–"])
+                print(f"| {spec.name} | {_family(spec)} | {args.steps} | – | failed | – | – |", flush=True)
                 continue
-            rss, seconds = _median(runs)
-            rows.append(_row(spec.name, _family(spec), args.steps, rss, seconds, baseline))
-    columns = ["process", "family", "steps", "wall s", "peak RSS MB", "over import tensorflow MB", "ratio"]
-    print(markdown_table(columns, rows))
+            _print_row(spec.name, _family(spec), args.steps, *_median(runs), baseline)
     for failure in failures:
         print(f"\n{failure}")
 
@@ -98,8 +97,9 @@ def run(command: list, env: dict, log: Path) -> dict:
     return {"status": child.returncode, "seconds": time.perf_counter() - start, "rss_mb": usage.ru_maxrss / 1024}
 
 
-def _row(label, family, steps, rss, seconds, baseline) -> list:
-    return [label, family, steps, f"{seconds:.1f}", f"{rss:,.0f}", f"{rss - baseline:+,.0f}", f"{rss / baseline:.2f}x"]
+def _print_row(label, family, steps, rss, seconds, baseline) -> None:
+    cells = [label, family, steps, f"{seconds:.1f}", f"{rss:,.0f}", f"{rss - baseline:+,.0f}", f"{rss / baseline:.2f}x"]
+    print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 
 def _median(runs: list) -> tuple:
