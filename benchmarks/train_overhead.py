@@ -181,7 +181,7 @@ def measure(family, spec_path, jit, repeats, seconds, *, profile=False, control=
     cpu = {name: statistics.median(c for _, c in values) for name, values in per_step.items()}
     genkit_rate, plain_rate = statistics.median(rate["genkit"]), statistics.median(rate["plain"])
     breakdown = op_time_difference(family, timers, steps) if profile else None
-    del prep, plain, timers
+    del prep, plain
     keras.backend.clear_session()
     gc.collect()
     row = [
