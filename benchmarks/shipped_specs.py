@@ -19,7 +19,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEADLINE = ("neg_elbo", "reconstruction", "mse_per_pixel", "class_accuracy")
+HEADLINE = (
+    "neg_elbo",
+    "reconstruction",
+    "mse_per_pixel",
+    "fid",
+    "mode_coverage",
+    "class_accuracy",
+    "translation_l1",
+    "translation_l1_baseline",
+    "cycle_error",
+)
 
 
 def run_spec(spec: Path, scratch: Path, extra: list) -> dict:

@@ -127,7 +127,9 @@ def cmd_train(args):
     from genkit.train import train
 
     try:
-        return train(loaded, resume=args.resume)
+        if args.allow_spec_change and not args.resume:
+            raise GenkitError("--allow-spec-change applies with --resume: it lets a run continue under a changed spec.")
+        return train(loaded, resume=args.resume, allow_spec_change=args.allow_spec_change)
     except SpecError as err:
         raise _located(err, loaded) from None
 
@@ -192,8 +194,8 @@ def cmd_run(args):
     from genkit.pipeline import is_pipeline_file, run_pipeline
 
     if is_pipeline_file(args.spec):
-        if args.resume or args.out:
-            raise GenkitError("--resume and --out apply to one spec, not to a pipeline file.")
+        if args.resume or args.out or args.allow_spec_change:
+            raise GenkitError("--resume, --allow-spec-change and --out apply to one spec, not to a pipeline file.")
         report = run_pipeline(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths, reuse=args.reuse)
         print(f"report: {report / 'report.md'} and {report / 'report.html'}")
         return
@@ -201,7 +203,10 @@ def cmd_run(args):
         raise GenkitError("--reuse applies to pipeline files; for one spec, --resume continues its newest run.")
     start = time.time()
     prep = cmd_train(args)
-    _evaluate(prep)
+    _evaluate(prep)  # every worker of a cluster evaluates: its collective ops need them all
+    if not prep.chief:
+        print(f"done in {time.time() - start:.0f} s: this worker is not the chief, which keeps the run and exports it")
+        return
     _export(prep, args.out)
     print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
 
@@ -283,18 +288,33 @@ def cmd_score(args):
     print(score_main(args.export_dir, args.data, args.out, normal_npz=args.normal, anomaly_labels=args.anomalous_classes, **given))
 
 
-def cmd_sample(args):
-    from genkit.runtime import sample_main
+SAMPLES = 64  # `genkit sample` without --n or --input
 
+
+def cmd_sample(args):
+    from genkit.runtime import sample_main, translate_main
+
+    if args.input is not None:
+        drawing = {"--label": args.label, "--steps": args.steps, "--sampler": args.sampler, "--eta": args.eta, "--guidance-scale": args.guidance_scale}
+        given = [flag for flag, value in drawing.items() if value is not None]
+        if given:
+            raise GenkitError(f"{', '.join(given)}: settings for drawing samples; with --input the export translates the given images.")
+        print(translate_main(args.export_dir, args.input, args.out, args.n, args.direction))
+        return
+    if args.direction is not None:
+        raise GenkitError("--direction chooses the generator that translates --input images; give --input too.")
     print(
         sample_main(
-            args.export_dir, args.n, args.label, args.out, args.seed, args.steps,
+            args.export_dir, SAMPLES if args.n is None else args.n, args.label, args.out, args.seed, args.steps,
             sampler=args.sampler, eta=args.eta, guidance_scale=args.guidance_scale,
         )
     )
 
 
 # --------------------------------------------------------------------------- parser
+_ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genkit", description="Declarative deep generative models from YAML specs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -310,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"))
     p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
+    p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
     p.add_argument("--out", help="export folder (default: exports/<name>)")
     p.add_argument(
         "--reuse", action="store_true", help="pipelines: keep runs whose identical spec already finished and exported"
@@ -321,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_spec(sub.add_parser("inspect", help="show the built networks and parameter counts")).set_defaults(func=cmd_inspect)
     p = with_spec(sub.add_parser("train", help="train only (writes a run folder)"))
     p.add_argument("--resume", action="store_true", help="continue the newest run from its last checkpoint")
+    p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
     p.set_defaults(func=cmd_train)
     for name, helptext, func in (("evaluate", "held-out metrics of a run", cmd_evaluate), ("export", "export a run to ONNX", cmd_export)):
         p = sub.add_parser(name, help=helptext)
@@ -385,16 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", help="mse or bce (default mse)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for scores.csv, report.json, roc.png, histogram.png")
     p.set_defaults(func=cmd_score)
-    p = sub.add_parser("sample", help="draw samples from an export with onnxruntime only")
+    p = sub.add_parser("sample", help="draw samples from an export, or translate images, with onnxruntime only")
     p.add_argument("export_dir")
-    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--n", type=int, help=f"number of samples (default {SAMPLES}); with --input, at most N input images (default all)")
+    p.add_argument("--input", metavar="FILE.npz|IMAGE|FOLDER", help="translation exports: images to translate (npz array x, or PNG/JPEG files)")
+    p.add_argument("--direction", choices=("ab", "ba"), help="translation exports: ab (default) or ba (cyclegan's second generator)")
     p.add_argument("--label", type=int, help="class to draw (conditional models)")
     p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
     p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion exports: sampler (default: the export's)")
     p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
     p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y)")
+    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y; with --input: x translated, source)")
     p.set_defaults(func=cmd_sample)
     return parser
 
@@ -412,8 +436,9 @@ def main(argv=None) -> int:
         for line in lines:
             print(f"error: {line}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        # Ctrl-C during training says where its checkpoint is and how to resume.
+        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
         return 130
     return 0
 

@@ -8,9 +8,11 @@ else in genkit catches exceptions to hide them.
 from __future__ import annotations
 
 import difflib
+import errno
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["GenkitError", "Problem", "SpecError", "closest", "did_you_mean"]
+__all__ = ["GenkitError", "Problem", "SpecError", "closest", "did_you_mean", "write_failure"]
 
 
 class GenkitError(Exception):
@@ -83,3 +85,31 @@ def did_you_mean(word: str, options) -> str:
     if len(options) <= 12:
         return "Expected one of: " + ", ".join(options) + "."
     return ""
+
+
+# Why a write fails that the user can fix: the folder, not genkit, is at fault.
+_UNWRITABLE = {
+    errno.EACCES: ("permission denied", "Make the folder writable (or point runs_dir / export.dir elsewhere)"),
+    errno.EPERM: ("operation not permitted", "Make the folder writable (or point runs_dir / export.dir elsewhere)"),
+    errno.EROFS: ("read-only file system", "Point runs_dir / export.dir at a writable disk"),
+    errno.ENOSPC: ("no space left on the device", "Free some space (old runs under runs/, exports)"),
+    errno.EDQUOT: ("disk quota exceeded", "Free some space (old runs under runs/, exports)"),
+}
+
+
+def write_failure(err: OSError, folder, what: str, then: str = "") -> GenkitError | None:
+    """The GenkitError for a write into `folder` that failed on a read-only folder or a full
+    disk, or None when `err` is some other failure (a bug to show with its traceback).
+
+    `what` names what was being written ("checkpoint of epoch 3"); `then` is how to carry on
+    once fixed (e.g. how to resume).
+    """
+    why = _UNWRITABLE.get(err.errno)
+    if why is None:
+        return None
+    target = f" ({err.filename})" if err.filename else ""
+    return GenkitError(
+        f"could not write the {what} in {Path(folder)}: {why[0]}{target}. "
+        f"{why[1]}, then {then or 'run the command again'}. "
+        "Files written before this one are intact (genkit writes each file or folder whole or not at all)."
+    )

@@ -21,6 +21,9 @@ __all__ = [
     "kl_divergence_normal",
     "kl_sparsity_penalty",
     "l1_sparsity_penalty",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
+    "mean_absolute_error",
     "per_example_sum",
     "reconstruction_loss",
     "squared_error_sum",
@@ -153,6 +156,31 @@ def feature_matching_loss(real_features, fake_features):
     real = ops.mean(ops.reshape(real, (ops.shape(real)[0], -1)), axis=0)
     fake = ops.mean(ops.reshape(fake, (ops.shape(fake)[0], -1)), axis=0)
     return ops.sum(ops.square(real - fake))
+
+
+def least_squares_discriminator_loss(real_scores, fake_scores):
+    """½·E[(D(x) − 1)²] + ½·E[D(G(z))²], means over the batch and every patch score.
+
+    LSGAN (Mao et al. 2017, eq. 2 with a = 0, b = 1): least squares instead of cross-entropy
+    keep pulling generated samples that D already calls fake toward the decision boundary, so
+    the generator's gradients do not vanish. Halved as Zhu et al. halve D's objective in CycleGAN.
+    """
+    real, fake = _logits(real_scores), _logits(fake_scores)
+    return 0.5 * ops.mean(ops.square(real - 1.0)) + 0.5 * ops.mean(ops.square(fake))
+
+
+def least_squares_generator_loss(fake_scores):
+    """E[(D(G(z)) − 1)²] (mean over the batch and every patch): LSGAN's generator term (Mao et al. 2017, eq. 2, c = 1)."""
+    return ops.mean(ops.square(_logits(fake_scores) - 1.0))
+
+
+def mean_absolute_error(target, output):
+    """Mean |t − x̂| over every pixel of the batch: the L1 terms of pix2pix and CycleGAN.
+
+    A per-pixel mean, not this module's per-example sum, because the weights these terms come
+    with (λ = 100 in Isola et al. 2017, λ = 10 in Zhu et al. 2017) were tuned for the mean.
+    """
+    return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(output, "float32")))
 
 
 def wasserstein_critic_loss(real_scores, fake_scores):

@@ -48,6 +48,9 @@ KEY_METRICS = {
     "recall": "recall",
     "mode_coverage": "modes",
     "class_accuracy": "class accuracy",
+    "translation_l1": "L1 |G(x) − y|",
+    "translation_l1_baseline": "L1 |x − y|",
+    "cycle_error": "cycle error",
 }
 STATUS_TEXT = {"ok": "ok", "failed": "failed", "pending": "not run yet"}
 

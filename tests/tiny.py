@@ -15,6 +15,17 @@ LOSSES = {
 }
 
 
+def with_overrides(spec: dict, overrides: dict) -> dict:
+    """`spec` with each dotted key of `overrides` (e.g. "loss.kl_weight") set to its value."""
+    for key, value in overrides.items():
+        node = spec
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return spec
+
+
 def tiny_spec(family: str, **overrides) -> dict:
     """A spec mapping for `family` that trains in seconds on 256 MNIST digits."""
     if family == "ddpm":
@@ -33,13 +44,7 @@ def tiny_spec(family: str, **overrides) -> dict:
         spec["evaluate"]["metrics"] = ["reconstruction", "elbo"] + (["class_accuracy"] if family == "cvae" else [])
     if family == "cvae":
         spec["model"]["condition"] = {"num_classes": 10}
-    for key, value in overrides.items():
-        node = spec
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return spec
+    return with_overrides(spec, overrides)
 
 
 def cvae_manifest(name, shape, latent_dim, num_classes, **changes) -> dict:
@@ -77,13 +82,7 @@ def tiny_gan_spec(family: str, **overrides) -> dict:
     }
     if family == "cgan":
         spec["model"]["condition"] = {"num_classes": 10}
-    for key, value in overrides.items():
-        node = spec
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return spec
+    return with_overrides(spec, overrides)
 
 
 def tiny_unet(conditional: bool = False) -> dict:
@@ -120,17 +119,52 @@ def tiny_ddpm_spec(conditional: bool = False, **overrides) -> dict:
     if conditional:
         spec["model"]["condition"] = {"num_classes": 10, "encoding": "embedding", "embedding_dim": 16}
         spec["sample"]["guidance_scale"] = 2.0
-    for key, value in overrides.items():
-        node = spec
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return spec
+    return with_overrides(spec, overrides)
+
+
+def tiny_translator() -> dict:
+    """A two-level U-Net graph from a 28x28x1 image to one of the same shape (sigmoid), ~3k parameters."""
+    return {
+        "graph": [
+            {"id": "d1", "layer": "Conv2D", "filters": 8, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "relu", "from": "x"},
+            {"id": "d2", "layer": "Conv2D", "filters": 8, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "relu", "from": "d1"},
+            {"id": "u1", "layer": "Conv2DTranspose", "filters": 8, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "relu", "from": "d2"},
+            {"id": "u2", "layer": "Conv2DTranspose", "filters": 8, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "relu", "from": {"concat": ["u1", "d1"]}},
+            {"id": "out", "layer": "Conv2D", "filters": 1, "kernel_size": 3, "padding": "same", "activation": "sigmoid", "from": {"concat": ["u2", "x"]}},
+        ]
+    }
+
+
+PATCH_DISCRIMINATOR = {"layers": [{"Conv2D": {"filters": 8, "kernel_size": 4, "strides": 2, "padding": "same"}}, {"LeakyReLU": {"negative_slope": 0.2}}, {"Conv2D": {"filters": 1, "kernel_size": 3, "padding": "same"}}]}
+TRANSLATION = {"pix2pix": {"pairing": "paired", "derive": "super_resolution"}, "cyclegan": {"pairing": "unpaired", "derive": "thicken"}}
+
+
+def tiny_translation_spec(family: str, **overrides) -> dict:
+    """A pix2pix (paired super-resolution) or cyclegan (unpaired thickening) spec on 256 digits per domain."""
+    if family == "pix2pix":
+        networks = {"generator": tiny_translator(), "discriminator": copy.deepcopy(PATCH_DISCRIMINATOR)}
+        metrics = ["translation_l1", "mean_intensity"]
+    else:
+        networks = {"generator_ab": tiny_translator(), "generator_ba": tiny_translator(),
+                    "discriminator_a": copy.deepcopy(PATCH_DISCRIMINATOR), "discriminator_b": copy.deepcopy(PATCH_DISCRIMINATOR)}
+        metrics = ["cycle_error", "mean_intensity"]
+    spec = {
+        "name": f"tiny_{family}",
+        "seed": 3,
+        "data": {"source": "mnist", "limit": 256, "batch_size": 32, "validation_split": 0.125, "translation": copy.deepcopy(TRANSLATION[family])},
+        "model": {"family": family, "networks": networks},
+        "train": {"epochs": 1, "tensorboard": False},
+        "evaluate": {"metrics": metrics, "samples": 64},
+    }
+    if family == "cyclegan":
+        spec["loss"] = {"pool_size": 8}
+    return with_overrides(spec, overrides)
 
 
 def tiny_spec_of(family: str, **overrides) -> dict:
     """The tiny spec of any family: `tiny_gan_spec` for the adversarial ones, else `tiny_spec`."""
     if family in GAN_LOSSES:
         return tiny_gan_spec(family, **overrides)
+    if family in TRANSLATION:
+        return tiny_translation_spec(family, **overrides)
     return tiny_spec(family, **overrides)

@@ -7,7 +7,8 @@ name (`register_source`) and match the options of `DataSpec.source`:
 
 - `mnist`, `fashion_mnist`, `cifar10`: keras.datasets, found offline first (builtin.py);
 - `npz`: arrays in a NumPy file (npz.py);
-- `folder`: PNG/JPEG images in one sub-folder per class (folder.py).
+- `folder`: PNG/JPEG images in one sub-folder per class (folder.py);
+- `npz_shards`, `tfrecord`: data larger than memory, streamed from shards (shards.py).
 
 Nothing here imports TensorFlow at module load. The denoising corruptions live in
 `genkit.data.corruption`, which imports Keras and is imported by the families that use it.

@@ -43,25 +43,34 @@ class Dataset:
     def labelled(self) -> bool:
         return self.y_train is not None
 
+    @property
+    def n_train(self) -> int:
+        """Training examples per epoch (a streamed dataset holds only a sample of them in `x_train`)."""
+        return len(self.x_train)
+
     def describe(self) -> str:
         """One line for the run log, e.g. "data: mnist from <origin>: 4,050 train / ... in [0, 1]"."""
         dims = "x".join(map(str, self.shape)) if len(self.shape) > 1 else f"{self.shape[0]} values"
         low, high = self.range
         classes = f", {self.num_classes} classes" if self.labelled else ""
         return (
-            f"data: {self.source} from {self.origin}: {len(self.x_train):,} train / {len(self.x_val):,} "
+            f"data: {self.source} from {self.origin}: {self.n_train:,} train / {len(self.x_val):,} "
             f"validation / {len(self.x_test):,} test images of {dims} in [{low:g}, {high:g}]{classes}"
         )
 
     def train_dataset(
-        self, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False
+        self, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False, from_batch=None
     ):
         """Training batches: `x`, or `(x, y)` when labelled, reshuffled every epoch with `seed`.
 
         The same seed gives the same sequence of epochs. Set `drop_remainder` where a step
         needs a fixed batch size (e.g. a compiled step with static shapes).
+
+        With `from_batch` (an int), an endless stream starting at that batch, in which pass p
+        over the data is shuffled by a permutation of (seed, p) alone: batch k is the same in
+        every process, so a run resumed at batch k sees what an uninterrupted one would.
         """
-        return self._batches(self.x_train, self.y_train, batch_size, shuffle, seed, drop_remainder)
+        return self._batches(self.x_train, self.y_train, batch_size, shuffle, seed, drop_remainder, from_batch)
 
     def eval_dataset(self, split: str, batch_size: int):
         """Batches of the "val" or "test" split in order, `x` or `(x, y)` like `train_dataset`."""
@@ -71,7 +80,7 @@ class Dataset:
         return self._batches(x, y, batch_size, False, 0, False)
 
     @staticmethod
-    def _batches(x, y, batch_size, shuffle, seed, drop_remainder):
+    def _batches(x, y, batch_size, shuffle, seed, drop_remainder, from_batch=None):
         import tensorflow as tf
 
         # The pipeline shuffles and batches indices, then gathers each batch of images:
@@ -79,12 +88,32 @@ class Dataset:
         # int64 indices is small. The arrays become tensors once and stay in memory, so
         # there is nothing for `.cache()` to save.
         arrays = tuple(tf.constant(a) for a in (x, y) if a is not None)
-        indices = tf.data.Dataset.range(len(x))
-        if shuffle:
-            indices = indices.shuffle(max(len(x), 1), seed=seed, reshuffle_each_iteration=True)
-        batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        if from_batch is not None:
+            batches = _index_stream(len(x), batch_size, shuffle, seed, drop_remainder, from_batch)
+        else:
+            indices = tf.data.Dataset.range(len(x))
+            if shuffle:
+                indices = indices.shuffle(max(len(x), 1), seed=seed, reshuffle_each_iteration=True)
+            batches = indices.batch(batch_size, drop_remainder=drop_remainder)
         if len(arrays) == 1:
             batches = batches.map(lambda idx: tf.gather(arrays[0], idx))  # (B, H, W, C)
         else:
             batches = batches.map(lambda idx: tuple(tf.gather(a, idx) for a in arrays))  # (x, y)
         return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _index_stream(n: int, batch_size: int, shuffle: bool, seed: int, drop_remainder: bool, from_batch: int):
+    """Endless batches of indices into n examples, from batch `from_batch` on; pass p is in
+    the order of a stateless permutation seeded by (seed, p), the same in any process."""
+    import tensorflow as tf
+
+    per_pass = n // batch_size if drop_remainder else -(-n // batch_size)
+    first_pass, offset = divmod(from_batch, per_pass)
+
+    def one_pass(p):
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(seed, tf.int64), p]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+    return tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass).skip(offset)

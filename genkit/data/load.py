@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from genkit.data.dataset import Dataset
+from genkit.data.shards import Shards, streamed_dataset
 from genkit.data.source import get_source
 from genkit.data.splits import validation_split
 from genkit.errors import GenkitError, Problem, SpecError
@@ -58,8 +59,14 @@ def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Datase
         GenkitError: the data cannot be found or read, or labels are needed but the
             source has none. The message names the spec field to change.
     """
+    if data.translation is not None:
+        from genkit.data.translation import load_translation  # it builds on this module's helpers
+
+        return load_translation(data, seed)
     raw = get_source(data.source)(data)
     labelled = data.labels if need_labels is None else need_labels
+    if isinstance(raw, Shards):
+        return streamed_dataset(raw, data, seed, labelled)
     if labelled and (raw.y_train is None or raw.y_test is None):
         hint = " Set data.y_key to the name of the label array in the file." if data.source == "npz" else ""
         raise GenkitError(f"data.labels: labels are needed, but {raw.origin} has none.{hint}")

@@ -20,9 +20,10 @@ from genkit.data import load_data
 from genkit.errors import GenkitError
 from genkit.evaluate.metrics import per_pixel_errors
 from genkit.evaluate.sample_quality import sample_scores
+from genkit.evaluate.translation import translation_scores
 from genkit.runtime import Sampler
 from genkit.spec import validate_dict
-from genkit.spec.schema import SAMPLE_METRICS
+from genkit.spec.schema import SAMPLE_METRICS, TRANSLATION_METRICS
 
 __all__ = ["ExportedModel", "evaluate_export"]
 
@@ -77,6 +78,10 @@ def evaluate_export(export_dir, **options) -> dict:
         protocol["reconstruction"] = "per-pixel errors of the ONNX encoder -> decoder reconstruction, in [0, 1] units"
     if set(SAMPLE_METRICS) & set(wanted):
         results.update(sample_scores(model, data, spec, wanted, protocol))
+    if set(TRANSLATION_METRICS) & set(wanted):
+        # The Sampler translates like the family does (directions, translate): the same scores, through ONNX.
+        paired = spec.data.translation.pairing == "paired"
+        results.update(translation_scores(sampler, data.x_test[:n], data.y_test[:n], wanted, spec.data.range, protocol, paired=paired))
     return {
         "name": spec.name,
         "family": spec.model.family,

@@ -17,7 +17,8 @@ import tensorflow as tf
 from genkit.atomic import atomic_write_text
 from genkit.evaluate.likelihood import importance_weighted_nll
 from genkit.evaluate.sample_quality import sample_scores
-from genkit.spec.schema import SAMPLE_METRICS
+from genkit.evaluate.translation import translation_scores
+from genkit.spec.schema import SAMPLE_METRICS, TRANSLATION_METRICS
 from genkit.train.keep_best import best_state
 
 __all__ = ["evaluate_model", "format_table", "per_pixel_errors", "write_metrics"]
@@ -59,6 +60,9 @@ def evaluate_model(prep) -> dict:
         )
     if set(SAMPLE_METRICS) & set(wanted):
         results.update(sample_scores(model, data, spec, wanted, protocol))
+    if set(TRANSLATION_METRICS) & set(wanted):
+        paired = spec.data.translation.pairing == "paired"
+        results.update(translation_scores(model, x, y, wanted, spec.data.range, protocol, paired=paired))
     return {
         "name": spec.name,
         "family": spec.model.family,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genkit.errors import Problem, SpecError
+from genkit.errors import Problem, SpecError, write_failure
 from genkit.export.onnx_export import export_networks
 
 __all__ = ["default_export_dir", "export_run"]
@@ -47,6 +47,9 @@ def export_run(prep, out_dir=None) -> dict:
     for key in ("sampling", "encoding"):
         if facts.get(key) and facts[key]["network"] not in chosen:
             facts[key] = None  # that network is not exported, so the runtime cannot do this
+    if facts.get("translation"):
+        # A direction whose generator is not exported cannot be translated by the runtime.
+        facts["translation"] = {d: t for d, t in facts["translation"].items() if t["network"] in chosen} or None
     manifest = {
         "format": 1,
         "name": spec.name,
@@ -61,12 +64,20 @@ def export_run(prep, out_dir=None) -> dict:
         if model.num_classes:
             ranges[name]["y"] = (0, model.num_classes)
         ranges[name].update(model.export_input_ranges().get(name, {}))
-    return export_networks(
-        {n: offered[n] for n in chosen},
-        Path(out_dir) if out_dir else default_export_dir(spec),
-        manifest,
-        opset=spec.export.onnx.opset,
-        tolerance=spec.export.onnx.tolerance,
-        seed=spec.seed,
-        input_ranges=ranges,
-    )
+    out = Path(out_dir) if out_dir else default_export_dir(spec)
+    try:
+        return export_networks(
+            {n: offered[n] for n in chosen},
+            out,
+            manifest,
+            opset=spec.export.onnx.opset,
+            tolerance=spec.export.onnx.tolerance,
+            seed=spec.seed,
+            input_ranges=ranges,
+        )
+    except OSError as err:
+        # The export folder is swapped in whole, so a failed write leaves the previous export as it was.
+        failure = write_failure(err, out.parent, f"export {out.name}", then="export again: genkit export RUN_FOLDER")
+        if failure is None:
+            raise
+        raise failure from None

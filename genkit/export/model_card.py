@@ -46,6 +46,23 @@ def model_card(manifest: dict, *, shown_dir: str | Path | None = None) -> str:
     lines.append("")
     if m.get("sample_grid"):
         lines += [f"![samples]({m['sample_grid']})", ""]
+    if m.get("translation"):
+        directions = m["translation"]
+        lines += ["## Translate", "", "```"]
+        for direction, t in directions.items():
+            flag = "" if direction == "ab" else f" --direction {direction}"
+            lines.append(f"genkit sample {shown_dir or Path('exports', m['name'])} --input images.npz{flag} --out {direction}.png   # {t['network']}")
+        lines += ["```", "", "With onnxruntime only (run in this folder; images in the data range, shape (N, " + ", ".join(map(str, data.get("shape", []))) + ")):", "", "```python"]
+        t = next(iter(directions.values()))
+        lines += [
+            "import json, numpy as np, onnxruntime as ort",
+            'm = json.load(open("manifest.json")); t = m["translation"]["ab"]',
+            'session = ort.InferenceSession(m["networks"][t["network"]]["file"])',
+            f'y = session.run([t["output"]], {{t["input"]: x.astype(np.float32)}})[0]   # {t["input"]} -> {t["output"]}',
+            "```",
+            "",
+        ]
+        return "\n".join(lines)
     if not m.get("sampling"):
         lines += ["This family cannot sample from a prior: `manifest.json` has `sampling: null`.", ""]
         return "\n".join(lines)

@@ -90,7 +90,7 @@ class Autoencoder(GenerativeModel):
     def test_step(self, data):
         x, _ = self.unpack(data)
         terms = self.compute_terms(x, training=False)
-        return self.record({"loss": tf.add_n(list(terms.values())), **terms})
+        return self.record({"loss": tf.add_n(list(terms.values())), **terms}, batch=tf.shape(x)[0])
 
     def call(self, x, training=False):
         x, _ = self.unpack(x)

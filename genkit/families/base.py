@@ -7,6 +7,8 @@ plumbing they all need; the maths stay in each family's module and in `genkit.lo
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -14,9 +16,18 @@ import tensorflow as tf
 from genkit.errors import Problem, SpecError, did_you_mean
 from genkit.nets import build_network
 
-__all__ = ["FAMILY_CLASSES", "GenerativeModel", "build_family", "register_family"]
+__all__ = [
+    "FAMILY_CLASSES",
+    "GenerativeModel",
+    "build_family",
+    "decode_prior_draws",
+    "prior_preview",
+    "register_family",
+    "update_tracker",
+]
 
 FAMILY_CLASSES: dict = {}
+_RNG = "rng_"  # weights-file key prefix of the random generators' states
 
 
 def register_family(name: str):
@@ -24,10 +35,31 @@ def register_family(name: str):
 
     def deco(cls):
         cls.family = name
+        for step in ("train_step", "test_step"):
+            if step in vars(cls):
+                setattr(cls, step, _reducible_across_workers(vars(cls)[step]))
         FAMILY_CLASSES[name] = cls
         return cls
 
     return deco
+
+
+def _reducible_across_workers(step):
+    """Return the step's logs as shape (1,) under a multi-worker strategy.
+
+    Keras 3 reduces each multi-worker log with `strategy.reduce("MEAN", v, axis=0)`, which
+    fails on scalars (tensorflow/tensorflow#72388); a (1,) value reduces to the scalar
+    the callbacks expect. Other strategies get the logs untouched.
+    """
+
+    @functools.wraps(step)
+    def wrapped(self, data):
+        logs = step(self, data)
+        if not isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            return logs
+        return {key: tf.reshape(value, (1,)) for key, value in logs.items()}
+
+    return wrapped
 
 
 def build_family(spec, data_shape, num_classes=None):
@@ -125,6 +157,9 @@ class GenerativeModel(keras.Model):
 
     family = ""
     loss_names: tuple = ("loss",)
+    # Logged loss -> the network it trains, named when that loss turns NaN or Inf; a loss
+    # not listed trains all networks.
+    loss_networks: dict = {}
 
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(name=spec.model.family, **kwargs)
@@ -139,15 +174,22 @@ class GenerativeModel(keras.Model):
     def metrics(self):
         return list(self.trackers)
 
-    def record(self, values: dict) -> dict:
-        """Update the trackers from named scalar losses; return the logged values."""
+    def record(self, values: dict, batch=None) -> dict:
+        """Update the trackers from named scalar losses; return the logged values.
+
+        `batch` is the number of examples the values are means over (see `update_tracker`).
+        """
         for tracker in self.trackers:
-            tracker.update_state(values[tracker.name])
+            update_tracker(tracker, values[tracker.name], batch)
         return {t.name: t.result() for t in self.trackers}
 
     def scaled_loss(self, loss):
         """The loss to differentiate: divided over replicas (Keras sums their gradients) and
-        multiplied by the loss scale under mixed precision. Call it inside the tape."""
+        multiplied by the loss scale under mixed precision. Call it inside the tape.
+
+        A replica's batch mean over the replica count is its share of the global batch mean
+        only when the replicas take equal shares, which the trainer makes sure of
+        (`genkit.train.distribute`)."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
 
@@ -160,6 +202,25 @@ class GenerativeModel(keras.Model):
 
     def configure_schedule(self, steps_per_epoch: int) -> None:
         """Tell the family how many steps make an epoch (for per-step ramps)."""
+
+    def random_generators(self) -> list:
+        """Every `keras.random.SeedGenerator` of the model and its networks, in a fixed order."""
+        return [g for layer in self._flatten_layers(include_self=True) for g in layer._seed_generators]
+
+    def save_own_variables(self, store):
+        # Keras saves no SeedGenerator state. Saved with the weights, a resumed run draws the
+        # noise an uninterrupted one would (VAE ε, GAN z, DDPM t and ε, dropout masks).
+        super().save_own_variables(store)
+        for i, generator in enumerate(self.random_generators()):
+            store[f"{_RNG}{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        super().load_own_variables({k: store[k] for k in keys if not k.startswith(_RNG)})
+        # Weights files written before random states were saved have none: keep the fresh ones.
+        for i, generator in enumerate(self.random_generators()):
+            if f"{_RNG}{i}" in keys:
+                generator.state.assign(store[f"{_RNG}{i}"])
 
     def additions(self) -> dict:
         """Role -> one line saying what the family added around the user's network."""
@@ -177,6 +238,49 @@ class GenerativeModel(keras.Model):
         """role -> input -> (low, high) of values for the export's parity batch, beyond the data's
         images and labels (e.g. a denoiser's timesteps)."""
         return {}
+
+
+def update_tracker(tracker, value, batch=None) -> None:
+    """Add the mean `value` of `batch` examples to a `keras.metrics.Mean` tracker.
+
+    Weighted by `batch`, a tracker holds the mean over examples, whatever the batch sizes; under
+    a tf.distribute strategy Keras sums the replicas' totals and counts, so it is the global mean.
+    A replica's share of a short last evaluation batch can be empty: its means are NaN (0 / 0)
+    and weigh nothing.
+    """
+    if batch is None:
+        tracker.update_state(value)
+        return
+    weight = tf.cast(batch, "float32")
+    tracker.update_state(tf.where(weight > 0, tf.cast(value, "float32"), 0.0), sample_weight=weight)
+
+
+def decode_prior_draws(network, latent_dim: int, n: int, *, labels=None, num_classes=None, seed: int = 0):
+    """n outputs of `network` for z ~ N(0, I): a VAE's decoder or a GAN's generator.
+
+    A conditional network (num_classes given) also takes labels: the given ones, or
+    0 … K−1 in turn, cycled to n.
+    """
+    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype("float32")
+    if num_classes is None:
+        return network.predict(z, verbose=0, batch_size=256)
+    y = np.resize(np.asarray(labels if labels is not None else np.arange(num_classes), "int32"), n)
+    return network.predict([z, y], verbose=0, batch_size=256)
+
+
+def prior_preview(network, latent_dim: int, seed: int, num_classes=None, cols: int = 8):
+    """The per-epoch grid of a latent-variable model: (images, columns, row labels or None).
+
+    The draws come from the spec seed every epoch so grids compare. A conditional network
+    gets a row per class with the same z in every row, so only the label changes.
+    """
+    if num_classes is None:
+        return decode_prior_draws(network, latent_dim, 4 * cols, seed=seed), cols, None
+    z = np.random.default_rng(seed).standard_normal((cols, latent_dim)).astype("float32")
+    z = np.tile(z, (num_classes, 1))
+    y = np.repeat(np.arange(num_classes, dtype="int32"), cols)
+    images = network.predict([z, y], verbose=0, batch_size=256)
+    return images, cols, [f"label {k}" for k in range(num_classes)]
 
 
 def fit_gaussian(codes: np.ndarray) -> dict:

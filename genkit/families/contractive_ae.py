@@ -27,6 +27,7 @@ __all__ = ["ContractiveAutoencoder"]
 @register_family("contractive_ae")
 class ContractiveAutoencoder(Autoencoder):
     loss_names = ("loss", "reconstruction", "contractive")
+    loss_networks = {"contractive": "encoder"}
 
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(spec, data_shape, num_classes, **kwargs)

@@ -39,6 +39,7 @@ from keras import ops
 from genkit.errors import Problem, SpecError
 from genkit.families.base import GenerativeModel, check_output_shape, condition_classes, register_family
 from genkit.nets import LabelEmbedding, build_network
+from genkit.replica_seed import ReplicaSeedGenerator
 from genkit.schedules import make_schedule, sample_loop, timestep_sequence
 from genkit.spec.schema import SampleSpec
 from genkit.train.ema import WeightAverage
@@ -79,7 +80,7 @@ class DDPM(GenerativeModel):
             # An attribute, so Keras tracks its weights: checkpoints hold the average and a
             # resumed run continues it.
             self.denoiser_ema = self.ema.network
-        self.noise_seed = keras.random.SeedGenerator(spec.seed)
+        self.noise_seed = ReplicaSeedGenerator(spec.seed)
         self.bucket_trackers = [keras.metrics.Mean(name=f"loss_t{lo}_{hi}") for lo, hi in timestep_buckets(d.timesteps)]
         # Forward-process coefficients as graph constants, the same float32 numbers the sampler reads.
         self._sqrt_ab = tf.constant(self.schedule.sqrt_alphas_cumprod)
@@ -170,7 +171,7 @@ class DDPM(GenerativeModel):
         return losses, t
 
     def _record(self, losses, t):
-        logs = self.record({"loss": ops.mean(losses)})
+        logs = self.record({"loss": ops.mean(losses)}, batch=ops.shape(losses)[0])
         for tracker, (lo, hi) in zip(self.bucket_trackers, timestep_buckets(self.diffusion.timesteps)):
             inside = ops.cast(ops.logical_and(t >= lo, t < hi), "float32")
             tracker.update_state(losses, sample_weight=inside)

@@ -11,11 +11,10 @@ range's low end with probability ν; Gaussian noise adds N(0, σ²) and clips to
 
 from __future__ import annotations
 
-import keras
-
 from genkit.data.corruption import gaussian_noise, mask_noise
 from genkit.families.autoencoder import Autoencoder
 from genkit.families.base import register_family
+from genkit.replica_seed import ReplicaSeedGenerator
 
 __all__ = ["DenoisingAutoencoder"]
 
@@ -27,7 +26,7 @@ class DenoisingAutoencoder(Autoencoder):
         self.corruption = spec.loss.corruption
         self.masking_rate = spec.loss.masking_rate
         self.noise_stddev = spec.loss.noise_stddev
-        self.noise_seed = keras.random.SeedGenerator(spec.seed)
+        self.noise_seed = ReplicaSeedGenerator(spec.seed)
 
     def corrupt(self, x, training):
         low, high = self.value_range

@@ -53,6 +53,8 @@ def trunk_with_features(trunk, layer_name: str):
 @register_family("gan")
 class GAN(Adversarial):
     loss_names = ("loss", "d_loss", "g_loss", "d_real", "d_fake", "feature_matching", "d_grad_norm", "g_grad_norm")
+    loss_networks = {"d_loss": "discriminator", "d_real": "discriminator", "d_fake": "discriminator", "d_grad_norm": "discriminator",
+                     "g_loss": "generator", "feature_matching": "generator", "g_grad_norm": "generator"}
 
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(spec, data_shape, num_classes, **kwargs)
@@ -135,7 +137,8 @@ class GAN(Adversarial):
                 **self._scores(real_logits, fake_logits),
                 "d_loss": discriminator_loss(real_logits, fake_logits),
                 "g_loss": generator_loss(self.generator_loss_kind, fake_logits),
-            }
+            },
+            batch=tf.shape(x)[0],
         )
 
     @staticmethod

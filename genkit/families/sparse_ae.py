@@ -22,6 +22,7 @@ __all__ = ["SparseAutoencoder"]
 @register_family("sparse_ae")
 class SparseAutoencoder(Autoencoder):
     loss_names = ("loss", "reconstruction", "sparsity")
+    loss_networks = {"sparsity": "encoder"}
 
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(spec, data_shape, num_classes, **kwargs)

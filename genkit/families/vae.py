@@ -18,11 +18,18 @@ Gaussian decoder up to constants) and the KL term has the closed form of
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from genkit.errors import SpecError
-from genkit.families.base import GenerativeModel, build_trunk, check_output_shape, condition_classes, register_family
+from genkit.families.base import (
+    GenerativeModel,
+    build_trunk,
+    check_output_shape,
+    condition_classes,
+    decode_prior_draws,
+    prior_preview,
+    register_family,
+)
 from genkit.losses import kl_divergence_normal, reconstruction_loss
 from genkit.nets import ConcatCondition, LabelEmbedding, Sampling
 
@@ -33,6 +40,7 @@ __all__ = ["VAE"]
 class VAE(GenerativeModel):
     conditional = False
     loss_names = ("loss", "reconstruction", "kl", "neg_elbo")
+    loss_networks = {"kl": "encoder"}
 
     def __init__(self, spec, data_shape, num_classes=None, **kwargs):
         super().__init__(spec, data_shape, num_classes, **kwargs)
@@ -134,7 +142,8 @@ class VAE(GenerativeModel):
         x, y = self.unpack(data)
         reconstruction, kl = self.compute_terms(x, y, training=False)
         return self.record(
-            {"loss": reconstruction + self.kl_target * kl, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl}
+            {"loss": reconstruction + self.kl_target * kl, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl},
+            batch=tf.shape(x)[0],
         )
 
     def call(self, inputs, training=False):
@@ -145,26 +154,17 @@ class VAE(GenerativeModel):
     # -- sampling ------------------------------------------------------------------------
     def sample(self, n: int, labels=None, seed: int = 0):
         """n images decoded from z ~ N(0, I) (with the given labels when conditional)."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        if not self.conditional:
-            return self.decoder.predict(z, verbose=0, batch_size=256)
-        y = np.resize(np.asarray(labels if labels is not None else np.arange(self.num_classes), "int32"), n)
-        return self.decoder.predict([z, y], verbose=0, batch_size=256)
+        return decode_prior_draws(self.decoder, self.latent_dim, n, labels=labels, num_classes=self._classes(), seed=seed)
+
+    def _classes(self):
+        return self.num_classes if self.conditional else None
 
     # -- what the trainer, exporter and inspector ask -------------------------------------
     def networks(self) -> dict:
         return {"encoder": self.encoder, "decoder": self.decoder}
 
     def preview(self, x_fixed, y_fixed=None):
-        """Fixed latent draws (seed of the spec) decoded every epoch: 8 columns."""
-        cols = 8
-        if not self.conditional:
-            return self.sample(4 * cols, seed=self.seed), cols, None
-        z = np.random.default_rng(self.seed).standard_normal((cols, self.latent_dim)).astype("float32")
-        z = np.tile(z, (self.num_classes, 1))  # the same z in every row: only the label changes
-        y = np.repeat(np.arange(self.num_classes, dtype="int32"), cols)
-        images = self.decoder.predict([z, y], verbose=0, batch_size=256)
-        return images, cols, [f"label {k}" for k in range(self.num_classes)]
+        return prior_preview(self.decoder, self.latent_dim, self.seed, self._classes())
 
     def export_plan(self, x_train, y_train=None):
         label = "y" if self.conditional else None

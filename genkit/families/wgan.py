@@ -35,6 +35,8 @@ class WGAN(Adversarial):
     opponent = "critic"
     steps_field = "critic_steps"
     loss_names = ("loss", "critic_loss", "g_loss", "wasserstein", "gradient_penalty", "critic_grad_norm", "g_grad_norm")
+    loss_networks = {"critic_loss": "critic", "wasserstein": "critic", "gradient_penalty": "critic", "critic_grad_norm": "critic",
+                     "g_loss": "generator", "g_grad_norm": "generator"}
     collapse_remedies = (
         "a MinibatchStdDev layer in the critic, lipschitz: gradient_penalty (if clipping), more critic_steps, "
         "or a lower generator learning rate"
@@ -73,7 +75,9 @@ class WGAN(Adversarial):
             loss = wasserstein_critic_loss(real_scores, fake_scores)
             logs["wasserstein"] = -loss
             if self.lipschitz == "gradient_penalty":
-                penalty = gradient_penalty(lambda images: self.critic(images, training=True), x, fake)
+                # ε from the model's own generator: seeded, and different on every replica.
+                epsilon = keras.random.uniform((tf.shape(x)[0],), seed=self.noise)
+                penalty = gradient_penalty(lambda images: self.critic(images, training=True), x, fake, epsilon)
                 logs["gradient_penalty"] = penalty
                 loss = loss + self.gp_weight * penalty
             scaled = self.scaled(loss, self.critic_optimizer)
@@ -99,7 +103,8 @@ class WGAN(Adversarial):
         fake = self.sampling_network(self.draw_latents(tf.shape(x)[0]), training=False)
         ((real_scores, fake_scores),) = self.judge(self.critic, x, fake, None, training=False)
         estimate = -wasserstein_critic_loss(real_scores, fake_scores)
-        return self.record({"loss": estimate, "wasserstein": estimate, "g_loss": wasserstein_generator_loss(fake_scores)})
+        logs = {"loss": estimate, "wasserstein": estimate, "g_loss": wasserstein_generator_loss(fake_scores)}
+        return self.record(logs, batch=tf.shape(x)[0])
 
     def call(self, inputs, training=False):
         """The critic's score of a batch of images."""

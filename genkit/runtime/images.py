@@ -16,9 +16,10 @@ from PIL import Image, ImageDraw, ImageFont
 from genkit.errors import GenkitError
 from genkit.atomic import atomic_write_bytes  # standard library only; no TensorFlow
 
-__all__ = ["OUTPUT_SUFFIXES", "check_output_path", "save_grid", "save_samples"]
+__all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "check_output_path", "read_images", "save_grid", "save_samples"]
 
 OUTPUT_SUFFIXES = (".png", ".npz")
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
 _PAD = 1  # pixels between cells, before scaling
 _BACKGROUND = 255  # white padding separates the (often dark) cells
 _INK = 0
@@ -101,6 +102,67 @@ def save_samples(path: str | Path, x, y=None, *, value_range=(0.0, 1.0)) -> Path
         return save_grid(x, path, value_range=value_range)
     cells, labels, ncol = _rows_by_class(x, np.asarray(y))
     return save_grid(cells, path, nrow=ncol, row_labels=labels, value_range=value_range)
+
+
+def read_images(path: str | Path, shape, value_range=(0.0, 1.0)) -> np.ndarray:
+    """Images `(N, *shape)` float32 in `value_range` from an .npz, one PNG/JPEG file or a folder of them.
+
+    `.npz`: the array `x` (or the file's only array), `(N, H, W)` or `(N, H, W, C)`, as 8-bit counts
+    0-255 or as floats already in `value_range` (what `genkit sample --out FILE.npz` writes).
+    Image files (a folder's are read in name order) are converted to the channels of `shape`
+    (grayscale or RGB) and resized with bilinear interpolation to its height and width, so
+    e.g. 14x14 digits become the 28x28 inputs of a super-resolution model.
+    """
+    path = Path(path)
+    h, w, c = shape
+    low, high = (float(v) for v in value_range)
+    if not path.exists():
+        raise GenkitError(f"--input: {path} does not exist.")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in INPUT_SUFFIXES)
+        if not files:
+            raise GenkitError(f"--input: folder {path} holds no {'/'.join(INPUT_SUFFIXES)} images.")
+    elif path.suffix.lower() == ".npz":
+        return _npz_images(path, shape, low, high)
+    elif path.suffix.lower() in INPUT_SUFFIXES:
+        files = [path]
+    else:
+        raise GenkitError(f"--input: {path} is not an .npz file, a {'/'.join(INPUT_SUFFIXES)} image or a folder of them.")
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                image = image.convert("L" if c == 1 else "RGB")
+                if image.size != (w, h):
+                    image = image.resize((w, h), Image.Resampling.BILINEAR)  # PIL sizes are (w, h)
+                images.append(np.asarray(image, np.float32).reshape(h, w, c))
+        except OSError as error:
+            raise GenkitError(f"--input: cannot read image {file}: {error}") from None
+    return np.stack(images) / 255.0 * (high - low) + low
+
+
+def _npz_images(path: Path, shape, low: float, high: float) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as error:
+        raise GenkitError(f"--input: {path} is not a readable .npz file ({error}).") from None
+    if "x" not in arrays and len(arrays) != 1:
+        raise GenkitError(f"--input: {path.name} needs an array named 'x' (it holds {sorted(arrays)}).")
+    x = arrays.get("x", next(iter(arrays.values())))
+    if x.ndim == len(shape) and shape[-1] == 1:
+        x = x[..., None]  # (N, H, W) -> (N, H, W, 1)
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise GenkitError(f"--input: {path.name} holds images of shape {x.shape[1:]}; this export reads {tuple(shape)}.")
+    if np.issubdtype(x.dtype, np.integer):
+        return x.astype(np.float32) / 255.0 * (high - low) + low
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all() or x.min() < low - 1e-6 or x.max() > high + 1e-6:
+        raise GenkitError(
+            f"--input: float values of {path.name} span [{np.nanmin(x):g}, {np.nanmax(x):g}]; this export reads "
+            f"[{low:g}, {high:g}]. Rescale them, or save 8-bit counts (uint8 0-255)."
+        )
+    return x
 
 
 def check_output_path(path: str | Path) -> Path:

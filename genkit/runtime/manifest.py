@@ -16,6 +16,9 @@
                                                      # prediction, null_class, sample defaults;
                                                      # its "sampling" names image_input, time_input,
                                                      # label_input and output instead of a latent
+     "translation": null,                            # translation families (pix2pix, cyclegan):
+                                                     # {"ab": {"network": "generator", "input": "x",
+                                                     # "output": "y"}, "ba": ...}, one per direction
      "networks": {"decoder": {"file": "decoder.onnx",
                               "inputs": [{"name": "z", "shape": [null, 16], "dtype": "float32"}, ...],
                               "outputs": [...], "parity_max_abs_diff": 2e-7,
@@ -132,6 +135,15 @@ def check_references(manifest: dict) -> list[str]:
                     problems.append(
                         f"{section}.{key} names {name!r}, which is not one of network '{net_name}' {side} {names}."
                     )
+    for direction, spec in (manifest.get("translation") or {}).items():
+        net = networks.get(spec.get("network"))
+        if net is None:
+            problems.append(f"translation.{direction}.network is {spec.get('network')!r}, which is not exported ({sorted(networks)}).")
+            continue
+        for key, side in (("input", "inputs"), ("output", "outputs")):
+            names = [entry["name"] for entry in net.get(side, [])]
+            if spec.get(key) not in names:
+                problems.append(f"translation.{direction}.{key} names {spec.get(key)!r}, which is not one of network '{spec['network']}' {side} {names}.")
     if diffusion is not None:
         missing = [k for k in DIFFUSION_KEYS if k not in diffusion]
         if missing:

@@ -4,6 +4,8 @@ A latent-variable export (autoencoder, VAE, CVAE, GAN generator) samples in two 
 draw `z` from the manifest's prior, then run the sampling network (the decoder or
 generator) on `z` and, for conditional models, the class labels. A diffusion export
 (DDPM) samples by running its denoiser once per step (`genkit.runtime.diffusion`).
+A translation export (pix2pix, cyclegan) runs its generator for a direction ("ab", or "ba"
+for cyclegan's second generator) on given images with `translate`.
 Everything the sampler needs is in `manifest.json` (see `genkit.runtime.manifest`).
 
 Example:
@@ -57,7 +59,8 @@ class Sampler:
         # Open every network the manifest uses now, so a missing file fails here.
         self._sessions = {}
         self.provider: str | None = None
-        for section in (self._sampling, self._encoding):
+        self._translation = m.get("translation") or {}
+        for section in (self._sampling, self._encoding, *self._translation.values()):
             if section and section["network"] not in self._sessions:
                 self._sessions[section["network"]] = self._open(section["network"], provider)
         self._diffusion = None
@@ -135,6 +138,27 @@ class Sampler:
     def reconstruct(self, x, y=None, *, batch_size: int = 256) -> np.ndarray:
         """Decode the encoding of `x`: the model's reconstruction, in the data range."""
         return self.decode(self.encode(x, y, batch_size=batch_size), y, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ translation side
+    @property
+    def directions(self) -> tuple:
+        """The directions this export translates: ("ab",) for pix2pix, ("ab", "ba") for cyclegan, () otherwise."""
+        return tuple(self._translation)
+
+    def translate(self, x, direction: str = "ab", *, batch_size: int = 256) -> np.ndarray:
+        """The export's translation of images `x` `(N, H, W, C)` (in the data range), clipped to it."""
+        if not self._translation:
+            raise GenkitError(f"{self.name} is a '{self.family}' export; it does not translate images.")
+        if direction not in self._translation:
+            raise GenkitError(f"{self.name} translates in the direction(s) {', '.join(self._translation)}; got {direction!r}.")
+        spec = self._translation[direction]
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.image_shape:
+            raise GenkitError(
+                f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}."
+            )
+        y = self._run(spec["network"], {spec["input"]: x}, [spec["output"]], batch_size)[0]
+        return np.clip(y, *self.value_range, out=y)
 
     # ------------------------------------------------------------------ helpers
     def _open(self, network: str, provider: str | None):

@@ -6,8 +6,9 @@ list `check` runs, so a new rule is one function plus one line.
 
 from __future__ import annotations
 
-from genkit.errors import Problem
-from genkit.spec.schema import EMA_NETWORK, FAMILY_NETWORKS, SEPARATE_OPTIMIZERS
+from genkit.errors import Problem, dotted_path
+from genkit.spec.schema import DATA_SOURCES, EMA_NETWORK, FAMILY_NETWORKS, SEPARATE_OPTIMIZERS, STREAMED_SOURCES
+from genkit.spec.schema import BUILTIN_SOURCES, DERIVATIONS, SAMPLE_METRICS, TRANSLATION_FAMILIES, TRANSLATION_METRICS
 
 __all__ = ["RULES", "check"]
 
@@ -99,20 +100,39 @@ def check_export_networks_exist(spec):
     ]
 
 
-_SOURCE_OPTIONS = {"x_key": ("npz",), "y_key": ("npz",), "image_size": ("folder",), "color_mode": ("folder",)}
+_SOURCE_OPTIONS = {
+    "x_key": ("npz", "npz_shards"),
+    "y_key": ("npz", "npz_shards"),
+    "image_size": ("folder",),
+    "color_mode": ("folder",),
+    "val_path": STREAMED_SOURCES,
+    "test_path": STREAMED_SOURCES,
+    "shuffle_buffer": STREAMED_SOURCES,
+    # A stream is never whole in memory to be split or filtered.
+    "validation_split": tuple(s for s in DATA_SOURCES if s not in STREAMED_SOURCES),
+    "exclude_classes": tuple(s for s in DATA_SOURCES if s not in STREAMED_SOURCES),
+}
 
 
 def check_data_options_apply_to_source(spec):
     problems = []
     for name, sources in _SOURCE_OPTIONS.items():
         # A default value is fine: resolved specs written into run folders spell every default out.
-        changed = getattr(spec.data, name) != type(spec.data).model_fields[name].default
+        changed = getattr(spec.data, name) != type(spec.data).model_fields[name].get_default(call_default_factory=True)
         if changed and spec.data.source not in sources:
             problems.append(
                 Problem(("data", name), f"applies to source {' or '.join(sources)}, not {spec.data.source!r}.", "Remove it.")
             )
-    if spec.data.source in ("npz", "folder") and spec.data.path is None:
+    if spec.data.source in ("npz", "folder", *STREAMED_SOURCES) and spec.data.path is None:
         problems.append(Problem(("data", "path"), f"source {spec.data.source!r} needs a path.", "Add 'path: <file or folder>'."))
+    if spec.data.source in STREAMED_SOURCES and spec.data.test_path is None:
+        problems.append(
+            Problem(
+                ("data", "test_path"),
+                f"source {spec.data.source!r} needs test shards for evaluation and export.",
+                "Add 'test_path: <glob of test shards>'.",
+            )
+        )
     return problems
 
 
@@ -147,7 +167,7 @@ def check_metrics_apply_to_family(spec):
 
 
 _OUTPUT_ACTIVATION_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
-_GENERATOR_ROLES = ("decoder", "generator")
+_GENERATOR_ROLES = ("decoder", "generator", "generator_ab", "generator_ba")
 # Layers that move values without changing them: the activation before them is the output's.
 _SHAPE_ONLY = {"Reshape", "Flatten", "Permute", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"}
 
@@ -236,6 +256,19 @@ def check_train_options_apply_to_family(spec):
     return problems
 
 
+def check_jit_compile_is_not_deterministic(spec):
+    """Keras compiles nothing with XLA while TensorFlow's op determinism is on: say so, not ignore it."""
+    if spec.train.jit_compile and spec.train.deterministic:
+        return [
+            Problem(
+                ("train", "jit_compile"),
+                "XLA does not run under train.deterministic: true (Keras would silently train without it).",
+                "Set train.deterministic: false to compile with XLA, or remove jit_compile.",
+            )
+        ]
+    return []
+
+
 def check_keep_best(spec):
     best = spec.train.keep_best
     if best is None:
@@ -283,7 +316,7 @@ def check_wgan_critic_has_no_sigmoid(spec):
 
 
 def check_discriminator_outputs_a_logit(spec):
-    if spec.model.family not in ("gan", "cgan"):
+    if spec.model.family not in ("gan", "cgan", "pix2pix"):
         return []
     return _bounded_output_problem(
         spec,
@@ -310,10 +343,8 @@ def check_gradient_penalty_critic_has_no_batch_norm(spec):
     if spec.model.family != "wgan" or spec.loss.lipschitz != "gradient_penalty" or critic is None:
         return []
     problems = []
-    items = [(("layers", i), item) for i, item in enumerate(critic.layers or [])]
-    items += [(("graph", i), {node.get("layer"): node}) for i, node in enumerate(critic.graph or []) if isinstance(node, dict)]
-    for path, item in items:
-        if isinstance(item, dict) and "BatchNormalization" in item:
+    for path, name, _ in _layer_entries(critic):
+        if name == "BatchNormalization":
             problems.append(
                 Problem(
                     ("model", "networks", "critic") + path,
@@ -322,6 +353,61 @@ def check_gradient_penalty_critic_has_no_batch_norm(spec):
                     "Use LayerNormalization, or no normalisation, in the critic.",
                 )
             )
+    return problems
+
+
+def _layer_entries(net):
+    """(path below the network, layer name, keyword arguments) of each layer a network writes out
+    (layers inside YAML blocks are not listed)."""
+    entries = []
+    for i, item in enumerate(net.layers or []):
+        if isinstance(item, dict) and len(item) == 1:
+            ((name, kwargs),) = item.items()
+            entries.append((("layers", i), name, kwargs if isinstance(kwargs, dict) else {}))
+    for i, node in enumerate(net.graph or []):
+        if isinstance(node, dict):
+            entries.append((("graph", i), node.get("layer"), node))
+    return entries
+
+
+_VBN = "VirtualBatchNormalization"
+_VBN_INSTEAD = {
+    "discriminator": f"{_VBN} is for the generator; in the discriminator use BatchNormalization or MinibatchStdDev.",
+    "critic": f"{_VBN} is for the generator; in the critic use LayerNormalization or MinibatchStdDev.",
+}
+
+
+def check_virtual_batch_norm_only_in_generators(spec):
+    """VBN needs the reference batch that only the adversarial families feed, and only to their
+    generator; all of a generator's VBN layers share that one batch, so one reference_size."""
+    problems = []
+    for role, net in spec.model.networks.items():
+        entries = [(path, kwargs) for path, name, kwargs in _layer_entries(net) if name == _VBN]
+        where = ("model", "networks", role)
+        if role != "generator" or spec.model.family not in GAN_FAMILIES:
+            problems += [
+                Problem(
+                    where + path,
+                    f"{_VBN} normalises with a reference batch that only the generator of the "
+                    f"{', '.join(GAN_FAMILIES)} families is fed; the {spec.model.family} {role} is not.",
+                    _VBN_INSTEAD.get(role, "Use BatchNormalization or GroupNormalization instead."),
+                )
+                for path, _ in entries
+            ]
+            continue
+        # A missing reference_size is the builder's error (a required argument), reported there.
+        sizes = [(path, kwargs["reference_size"]) for path, kwargs in entries if "reference_size" in kwargs]
+        first_path, first = sizes[0] if sizes else (None, None)
+        problems += [
+            Problem(
+                where + path + ((_VBN,) if path[0] == "layers" else ()) + ("reference_size",),
+                f"is {size} but {dotted_path(where + first_path)} uses {first}: all {_VBN} layers of a generator "
+                "normalise with the one reference batch the family feeds it.",
+                f"Use reference_size: {first} here too.",
+            )
+            for path, size in sizes[1:]
+            if size != first
+        ]
     return problems
 
 
@@ -425,6 +511,74 @@ def check_diffusion_options_apply(spec):
     return problems
 
 
+def check_translation_data(spec):
+    """Translation families need two domains (data.translation); pix2pix needs them paired; nobody else reads them."""
+    family, data = spec.model.family, spec.data
+    translation = data.translation
+    where = ("data", "translation")
+    if family not in TRANSLATION_FAMILIES:
+        if translation is not None:
+            return [Problem(where, f"applies to the translation families ({', '.join(TRANSLATION_FAMILIES)}), not {family!r}.", "Remove it.")]
+        return []
+    if translation is None:
+        return [
+            Problem(
+                where,
+                f"the {family} family translates images of a domain A into a domain B; the data section names none.",
+                "Add e.g. 'translation: {pairing: paired, derive: super_resolution}' (builtin sources), or an npz/folder "
+                "holding both domains.",
+            )
+        ]
+    problems = []
+    if family == "pix2pix" and translation.pairing != "paired":
+        problems.append(
+            Problem(
+                where + ("pairing",),
+                f"pix2pix learns from aligned pairs (its L1 term compares G(x) with x's own target); got {translation.pairing!r}.",
+                "Use pairing: paired, or the cyclegan family for unpaired domains.",
+            )
+        )
+    if data.source in BUILTIN_SOURCES and translation.derive is None:
+        problems.append(
+            Problem(where + ("derive",), f"source {data.source!r} holds one domain; say how to derive the second.", f"Add 'derive: {DERIVATIONS[0]}' or '{DERIVATIONS[1]}'.")
+        )
+    if data.source not in BUILTIN_SOURCES and translation.derive is not None:
+        problems.append(Problem(where + ("derive",), f"applies to builtin sources ({', '.join(BUILTIN_SOURCES)}), not {data.source!r}.", "Remove it."))
+    if data.source != "npz" and _changed(translation, "target_key"):
+        problems.append(Problem(where + ("target_key",), f"applies to source npz, not {data.source!r}.", "Remove it."))
+    if data.source not in ("npz", "folder", *BUILTIN_SOURCES):
+        problems.append(Problem(("data", "source"), f"translation data comes from npz, folder or builtin sources, not {data.source!r}.", ""))
+    if data.labels:
+        problems.append(Problem(("data", "labels"), f"the {family} family reads images of domain B where labels would go.", "Set 'labels: false'."))
+    if spec.model.latent_dim is not None:
+        problems.append(Problem(("model", "latent_dim"), f"the {family} family has no latent code: its generators read images.", "Remove it."))
+    return problems
+
+
+def check_translation_metrics(spec):
+    """Translation metrics need a translation family, and translation families cannot draw samples."""
+    family, metrics = spec.model.family, spec.evaluate.metrics
+    problems = []
+    wanted = [m for m in TRANSLATION_METRICS if m in metrics]
+    if family not in TRANSLATION_FAMILIES:
+        problems += [
+            Problem(("evaluate", "metrics"), f"{m!r} scores translated images; {family!r} is not a translation family ({', '.join(TRANSLATION_FAMILIES)}).", "Remove it.")
+            for m in wanted
+        ]
+        return problems
+    translation = spec.data.translation
+    if "translation_l1" in metrics and translation is not None and translation.pairing != "paired":
+        problems.append(Problem(("evaluate", "metrics"), "'translation_l1' compares G(x) with x's own target: it needs paired data.", "Remove it, or use cycle_error."))
+    if "cycle_error" in metrics and family != "cyclegan":
+        problems.append(Problem(("evaluate", "metrics"), f"'cycle_error' needs the two generators of cyclegan, not {family!r}.", "Remove it."))
+    for metric in [m for m in SAMPLE_METRICS if m in metrics]:
+        problems.append(Problem(("evaluate", "metrics"), f"{metric!r} scores samples drawn from a prior; the {family} family translates given images.", f"Use {', '.join(TRANSLATION_METRICS)}."))
+    best = spec.train.keep_best
+    if best is not None and best.metric in SAMPLE_METRICS:
+        problems.append(Problem(("train", "keep_best", "metric"), f"{best.metric!r} scores samples drawn from a prior; the {family} family has none.", "Use val_loss."))
+    return problems
+
+
 RULES = [
     check_data_options_apply_to_source,
     check_family_networks_present,
@@ -434,6 +588,7 @@ RULES = [
     check_discriminator_outputs_a_logit,
     check_lipschitz_options_apply,
     check_gradient_penalty_critic_has_no_batch_norm,
+    check_virtual_batch_norm_only_in_generators,
     check_batch_splits_into_discriminator_steps,
     check_conditional_has_labels,
     check_bce_needs_unit_range,
@@ -442,9 +597,12 @@ RULES = [
     check_output_activation_matches_range,
     check_train_options_apply_to_family,
     check_keep_best,
+    check_jit_compile_is_not_deterministic,
     check_diffusion_sections_match_family,
     check_diffusion_data_range,
     check_diffusion_options_apply,
+    check_translation_data,
+    check_translation_metrics,
 ]
 
 

@@ -41,18 +41,70 @@ class Section(BaseModel):
 
 
 # --------------------------------------------------------------------------- data
-DATA_SOURCES = ("mnist", "fashion_mnist", "cifar10", "npz", "folder")
+DATA_SOURCES = ("mnist", "fashion_mnist", "cifar10", "npz", "folder", "npz_shards", "tfrecord")
+STREAMED_SOURCES = ("npz_shards", "tfrecord")  # read from disk batch by batch, never whole into memory
 DATA_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+# Sources whose second domain genkit derives from their images (translation.derive).
+BUILTIN_SOURCES = ("mnist", "fashion_mnist", "cifar10")
+PAIRINGS = ("paired", "unpaired")
+DERIVATIONS = ("super_resolution", "thicken")
+
+
+class TranslationSpec(Section):
+    """Image-to-image translation data: two domains, A (the source, `x`) and B (the target)."""
+
+    pairing: Literal[PAIRINGS] = Field(
+        "paired",
+        description="paired: every image of A has its image of B (the same index in an npz, the same file "
+        "name in a folder), and the pairs stay aligned when shuffled (pix2pix); unpaired: A and B are two "
+        "independent sets, shuffled separately (cyclegan).",
+    )
+    derive: Optional[Literal[DERIVATIONS]] = Field(
+        None,
+        description="Builtin sources (required there): make the two domains from the dataset's own images. "
+        "super_resolution - A is each image downsampled 2x (area average) and resized back with bilinear "
+        "interpolation, B the image itself; thicken - A is the image, B the image dilated by a 3x3 maximum "
+        "filter (thicker strokes). Unpaired: A and B come from disjoint halves of each split, so no image "
+        "of A has its counterpart in B.",
+    )
+    target_key: str = Field(
+        "y",
+        description="npz: array name of domain B's images (data.x_key names domain A's); with 'x_test' in the "
+        "file, '<target_key>_test' holds B's test images.",
+    )
+
 
 
 class DataSpec(Section):
     source: Literal[DATA_SOURCES] = Field(
-        "mnist", description="Where images come from: a keras.datasets name, an .npz file or an image folder."
+        "mnist",
+        description="Where images come from: a keras.datasets name, an .npz file, an image folder, or data "
+        "larger than memory streamed from shards: npz_shards (.npz files with the arrays x_key, y_key) or "
+        "tfrecord (tf.train.Example records with an encoded PNG/JPEG 'image' and an int64 'label'). "
+        "Streamed training shards are interleaved, shuffled through a buffer and prefetched; only the "
+        "validation and test shards are loaded into memory.",
     )
     path: Optional[str] = Field(
         None,
-        description="File or folder for npz/folder sources; for builtin sources, a local copy used "
-        "before any download (also read from $GENKIT_DATA). Relative to the spec file.",
+        description="File or folder for npz/folder sources; a glob of training shards for npz_shards/tfrecord "
+        "(e.g. 'shards/train-*.npz'); for builtin sources, a local copy used before any download (also read "
+        "from $GENKIT_DATA). Relative to the spec file.",
+    )
+    val_path: Optional[str] = Field(
+        None,
+        description="npz_shards/tfrecord: a glob of validation shards, loaded into memory (none: no "
+        "validation data; streamed sources do not take data.validation_split).",
+    )
+    test_path: Optional[str] = Field(
+        None,
+        description="npz_shards/tfrecord (required): a glob of test shards, loaded into memory for evaluation "
+        "and export (only the first max(100, data.limit // 4) examples when data.limit is set).",
+    )
+    shuffle_buffer: int = Field(
+        10000,
+        ge=1,
+        description="npz_shards/tfrecord: examples held in the shuffle buffer of the training stream (memory "
+        "grows with it; the shards are also read in a shuffled order, interleaved).",
     )
     x_key: str = Field("x", description="npz: array name of the images.")
     y_key: Optional[str] = Field("y", description="npz: array name of the integer labels (null: none).")
@@ -66,7 +118,13 @@ class DataSpec(Section):
         description="Value range the networks see and exports produce: [0, 1] or [-1, 1].",
     )
     labels: bool = Field(False, description="Feed integer class labels along with the images.")
-    batch_size: int = Field(128, ge=1, description="Examples per training step.")
+    batch_size: int = Field(
+        128,
+        ge=1,
+        description="Examples per training step: the global batch, split evenly over the replicas of "
+        "train.distribute (so it must be a multiple of their count; each then sees batch_size / replicas), "
+        "and the loss is the mean over the global batch.",
+    )
     validation_split: float = Field(
         0.1, ge=0.0, lt=1.0, description="Share of the training split held out for validation."
     )
@@ -81,6 +139,13 @@ class DataSpec(Section):
         default_factory=list,
         description="Leave these classes out of training and validation (the test split keeps them): "
         "e.g. train an anomaly detector on normal digits and score the held-out one.",
+    )
+    translation: Optional[TranslationSpec] = Field(
+        None,
+        description="Image-to-image translation families (pix2pix, cyclegan): two domains, A -> B, paired or "
+        "unpaired. npz: arrays data.x_key (A) and translation.target_key (B); folder: sub-folders trainA/ and "
+        "trainB/ (and optionally testA/, testB/), paired images matched by file name; builtin sources: "
+        "translation.derive.",
     )
 
     @field_validator("range")
@@ -153,17 +218,25 @@ class ConditionSpec(Section):
     embedding_dim: int = Field(16, ge=1, description="Size of the learned label embedding.")
 
 
-FAMILIES = ("autoencoder", "sparse_ae", "denoising_ae", "contractive_ae", "vae", "cvae", "gan", "cgan", "wgan", "ddpm")
+FAMILIES = (
+    "autoencoder", "sparse_ae", "denoising_ae", "contractive_ae", "vae", "cvae", "gan", "cgan", "wgan", "ddpm", "pix2pix", "cyclegan",
+)
 
 # Networks each family needs from the spec; the family adds what its maths requires.
 FAMILY_NETWORKS = {name: ("encoder", "decoder") for name in FAMILIES}
 FAMILY_NETWORKS.update(gan=("generator", "discriminator"), cgan=("generator", "discriminator"), wgan=("generator", "critic"))
 FAMILY_NETWORKS["ddpm"] = ("denoiser",)
+FAMILY_NETWORKS.update(
+    pix2pix=("generator", "discriminator"),
+    cyclegan=("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"),
+)
+# Families that translate images of domain A (data.translation) into domain B.
+TRANSLATION_FAMILIES = ("pix2pix", "cyclegan")
 
 # Families that train each network with its own optimizer (train.optimizers), and the
 # network whose weights train.ema averages for sampling and export.
-SEPARATE_OPTIMIZERS: tuple = ("gan", "cgan", "wgan")
-EMA_NETWORK: dict = {"gan": "generator", "cgan": "generator", "wgan": "generator"}
+SEPARATE_OPTIMIZERS: tuple = ("gan", "cgan", "wgan", "pix2pix", "cyclegan")
+EMA_NETWORK: dict = {"gan": "generator", "cgan": "generator", "wgan": "generator", "pix2pix": "generator"}
 EMA_NETWORK["ddpm"] = "denoiser"
 
 
@@ -328,6 +401,41 @@ class DiffusionLoss(Section):
     output and its target (model.diffusion.prediction) at a uniformly drawn timestep. No options."""
 
 
+class Pix2PixLoss(Section):
+    """Isola et al. 2017, eq. 4: G* = arg min_G max_D L_cGAN(G, D) + λ·L_L1(G), with a PatchGAN D that
+    sees the source image beside the real or generated target and gives one logit per patch."""
+
+    l1_weight: float = Field(
+        100.0,
+        ge=0.0,
+        description="λ: weight of the L1 distance between G(x) and the target (a mean over pixels), "
+        "added to the adversarial term; Isola et al. use 100. 0 leaves the conditional GAN alone.",
+    )
+
+
+class CycleGANLoss(Section):
+    """Zhu et al. 2017, eq. 3 with least-squares adversarial terms (Mao et al. 2017) and the identity
+    term of section 5.2; discriminators learn from a history of generated images."""
+
+    cycle_weight: float = Field(
+        10.0, ge=0.0, description="λ_cycle: weight of the cycle-consistency terms ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁."
+    )
+    identity_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        description="λ_identity as a share of cycle_weight: the identity terms ‖G(b) − b‖₁ + ‖F(a) − a‖₁ are "
+        "weighted identity_ratio · cycle_weight (Zhu et al.'s code: 0.5, i.e. 5 when cycle_weight is 10). "
+        "They keep colours and intensities unless the translation must change them; 0 turns them off.",
+    )
+    pool_size: int = Field(
+        50,
+        ge=0,
+        description="Generated images remembered per domain (Shrivastava et al. 2017): once the pool is full, "
+        "each new image is shown to the discriminator with probability 1/2, else a stored one is shown and "
+        "replaced by it. 0: the discriminators see only the current batch.",
+    )
+
+
 LOSS_SCHEMAS = {
     "autoencoder": ReconstructionLoss,
     "sparse_ae": SparseLoss,
@@ -339,6 +447,8 @@ LOSS_SCHEMAS = {
     "cgan": CGANLoss,
     "wgan": WGANLoss,
     "ddpm": DiffusionLoss,
+    "pix2pix": Pix2PixLoss,
+    "cyclegan": CycleGANLoss,
 }
 
 
@@ -350,7 +460,12 @@ class OptimizerSpec(Section):
     beta_2: Optional[float] = Field(None, ge=0.0, lt=1.0, description="adam/adamw: second-moment decay.")
     momentum: Optional[float] = Field(None, ge=0.0, lt=1.0, description="sgd/rmsprop: momentum.")
     weight_decay: Optional[float] = Field(None, ge=0.0, description="Decoupled weight decay.")
-    clipnorm: Optional[float] = Field(None, gt=0.0, description="Clip each gradient to this norm.")
+    clipnorm: Optional[float] = Field(
+        None, gt=0.0, description="Clip each gradient to this norm: the usual remedy, with a lower learning rate, for losses that turn NaN."
+    )
+    clipvalue: Optional[float] = Field(
+        None, gt=0.0, description="Clip every gradient element to [-clipvalue, clipvalue] (with or instead of clipnorm)."
+    )
     schedule: Literal["constant", "cosine", "exponential"] = Field(
         "constant", description="Learning-rate schedule over the whole run."
     )
@@ -372,6 +487,9 @@ class KeepBestSpec(Section):
     )
 
 
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
+
+
 class TrainSpec(Section):
     epochs: int = Field(10, ge=1, description="Passes over the training data.")
     steps_per_epoch: Optional[int] = Field(
@@ -381,11 +499,26 @@ class TrainSpec(Section):
     sample_every: int = Field(1, ge=0, description="Write a sample grid every N epochs (0: never).")
     checkpoint_every: int = Field(1, ge=0, description="Write a checkpoint every N epochs (0: only at the end).")
     precision: Literal["float32", "mixed_float16"] = Field(
-        "float32", description="Numeric precision policy (mixed_float16 pays off on GPUs)."
+        "float32",
+        description="Numeric precision policy. mixed_float16 computes layers in float16 with float32 "
+        "weights, losses in float32, and scales every loss (dynamic loss scaling) so small float16 "
+        "gradients do not underflow; it pays off on GPUs with tensor cores.",
     )
     jit_compile: bool = Field(False, description="Compile train steps with XLA.")
-    distribute: Literal["none", "mirrored"] = Field(
-        "none", description="tf.distribute strategy: 'mirrored' uses all local GPUs."
+    deterministic: bool = Field(
+        True,
+        description="Make training repeatable: TensorFlow's op determinism plus the spec seed, so the same spec "
+        "trains to the same history and weights on the same machine and software, and a resumed run to the same "
+        "weights as an uninterrupted one. On a GPU it can cost speed, and an op without a deterministic GPU "
+        "kernel stops training with an error naming it; set false to allow them.",
+    )
+    distribute: Literal[DISTRIBUTE] = Field(
+        "none",
+        description="tf.distribute strategy, data-parallel with data.batch_size as the global batch: "
+        "'mirrored' copies the model onto every local GPU (else the CPU); 'multi_worker' trains on several "
+        "machines, each running the same command with its TF_CONFIG environment variable describing the "
+        "cluster and its own task; only the chief (task 0) writes the run folder, the others write to a "
+        "temporary folder they delete.",
     )
     tensorboard: bool = Field(True, description="Write TensorBoard logs under the run folder.")
     optimizers: dict[str, OptimizerSpec] = Field(
@@ -415,9 +548,14 @@ EVALUATE_METRICS = (
     "precision_recall",
     "mode_coverage",
     "class_accuracy",
+    "translation_l1",
+    "cycle_error",
+    "mean_intensity",
 )
 # Metrics of generated samples: they need a family that can sample (draw new images).
 SAMPLE_METRICS = ("fid", "kid", "precision_recall", "mode_coverage", "class_accuracy")
+# Metrics of translated images: they need a translation family.
+TRANSLATION_METRICS = ("translation_l1", "cycle_error", "mean_intensity")
 
 
 class EvaluateSpec(Section):
@@ -428,7 +566,11 @@ class EvaluateSpec(Section):
         "families, bce); FID, KID, precision/recall (k-NN manifolds) and mode coverage of samples against "
         "held-out real images in the feature space of a domain classifier (trained by genkit on the real "
         "training split, cached; its test accuracy is reported beside every score); class accuracy of "
-        "class-conditional samples.",
+        "class-conditional samples. Translation families: translation_l1 - mean |G(x) - y| per pixel on "
+        "held-out pairs (paired data), beside the baseline |x - y| of returning the input unchanged; "
+        "cycle_error - mean |F(G(a)) - a| and |G(F(b)) - b| per pixel (cyclegan); mean_intensity - mean pixel "
+        "value of inputs, translations and real target-domain images (does G make strokes thicker or "
+        "images brighter as the target domain is?). All in [0, 1] units whatever data.range is.",
     )
     samples: int = Field(
         2000,

@@ -24,6 +24,8 @@ _INTRO = {
     "gan": "A GAN with DCGAN networks: a generator learns to fool a discriminator.",
     "cgan": "A conditional GAN: the label goes to both players, so you sample the class you ask for.",
     "wgan": "A Wasserstein GAN with gradient penalty: a critic estimates the distance the generator lowers.",
+    "pix2pix": "pix2pix: a U-Net learns paired super-resolution (2x downsampled images -> originals) against a PatchGAN.",
+    "cyclegan": "A CycleGAN: two generators learn to thicken and to thin strokes from unpaired images of each kind.",
 }
 
 
@@ -63,6 +65,22 @@ def _dense_networks(shape, code_units, code_activation):
     return encoder, decoder
 
 
+def _header(family, dataset, name, notes=()):
+    """The opening lines of every starter: what it is, how it was written (and `notes`), up to `data.source`."""
+    return [
+        f"# {_INTRO[family]}",
+        f"# Written by `genkit new {family} --dataset {dataset}`; run it with `genkit run <this file>`.",
+        "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
+        *notes,
+        "genkit_spec: 1",
+        f"name: {name}",
+        "seed: 0",
+        "",
+        "data:",
+        f"  source: {dataset}",
+    ]
+
+
 def _loss_lines(family):
     lines = ["loss:"]
     for name, field in LOSS_SCHEMAS[family].model_fields.items():
@@ -82,6 +100,8 @@ def starter_spec(family: str, dataset: str = "mnist") -> str:
         return _adversarial_starter(family, dataset, shape, name)
     if family == "ddpm":
         return _diffusion_starter(dataset, shape, name)
+    if family in ("pix2pix", "cyclegan"):
+        return _translation_starter(family, dataset, shape, name)
     if family == "sparse_ae":
         encoder, decoder = _dense_networks(shape, 1000, "sigmoid")
     elif family == "contractive_ae":
@@ -90,15 +110,7 @@ def starter_spec(family: str, dataset: str = "mnist") -> str:
         code_units = 128 if family in ("vae", "cvae") else 32
         encoder, decoder = _conv_encoder(code_units, "relu" if family in ("vae", "cvae") else None), _conv_decoder(shape)
     lines = [
-        f"# {_INTRO[family]}",
-        f"# Written by `genkit new {family} --dataset {dataset}`; run it with `genkit run <this file>`.",
-        "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
-        "genkit_spec: 1",
-        f"name: {name}",
-        "seed: 0",
-        "",
-        "data:",
-        f"  source: {dataset}",
+        *_header(family, dataset, name),
         "  range: [0, 1]            # the decoder ends in a sigmoid",
         f"  labels: {'true' if family == 'cvae' else 'false'}",
         "  batch_size: 64",
@@ -139,15 +151,7 @@ def _adversarial_starter(family, dataset, shape, name):
     adam = "{name: adam, learning_rate: 1.0e-4, beta_1: 0.5, beta_2: 0.9}" if family == "wgan" else "{name: adam, learning_rate: 2.0e-4, beta_1: 0.5}"
     metrics = ["fid", "kid"] + (["class_accuracy"] if family == "cgan" else [])
     lines = [
-        f"# {_INTRO[family]}",
-        f"# Written by `genkit new {family} --dataset {dataset}`; run it with `genkit run <this file>`.",
-        "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
-        "genkit_spec: 1",
-        f"name: {name}",
-        "seed: 0",
-        "",
-        "data:",
-        f"  source: {dataset}",
+        *_header(family, dataset, name),
         "  range: [-1, 1]           # the generator ends in tanh",
         f"  labels: {'true' if family == 'cgan' else 'false'}",
         f"  batch_size: {64 * steps}{'           # 5 critic steps of 64 images per generator step' if steps > 1 else ''}",
@@ -207,17 +211,15 @@ def _diffusion_starter(dataset, shape, name):
     h, w, c = shape
     return "\n".join(
         [
-            f"# {_INTRO['ddpm']}",
-            f"# Written by `genkit new ddpm --dataset {dataset}`; run it with `genkit run <this file>`.",
-            "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
-            "# Add `condition: {num_classes: 10, encoding: embedding, embedding_dim: 128}` under model, an input",
-            "# `y: [128]` and a node `{id: emb, layer: Add, from: [temb, y]}` (ResBlocks then take emb) for classes.",
-            "genkit_spec: 1",
-            f"name: {name}",
-            "seed: 0",
-            "",
-            "data:",
-            f"  source: {dataset}",
+            *_header(
+                "ddpm",
+                dataset,
+                name,
+                notes=(
+                    "# Add `condition: {num_classes: 10, encoding: embedding, embedding_dim: 128}` under model, an input",
+                    "# `y: [128]` and a node `{id: emb, layer: Add, from: [temb, y]}` (ResBlocks then take emb) for classes.",
+                ),
+            ),
             "  range: [-1, 1]           # diffusion works on [-1, 1]",
             "  batch_size: 64",
             "  validation_split: 0.1",
@@ -255,3 +257,46 @@ def _diffusion_starter(dataset, shape, name):
             "",
         ]
     )
+
+
+def _translation_starter(family, dataset, shape, name):
+    """A small U-Net generator and a PatchGAN (Isola et al. 2017), for both translation families."""
+    h, w, c = shape
+    translation = "{pairing: paired, derive: super_resolution}" if family == "pix2pix" else "{pairing: unpaired, derive: thicken}"
+    unet = [
+        "      graph:",
+        "        - {id: e1, layer: Conv2D, filters: 32, kernel_size: 4, strides: 2, padding: same, activation: relu, from: x}",
+        "        - {id: e2, layer: Conv2D, filters: 64, kernel_size: 4, strides: 2, padding: same, activation: relu, from: e1}",
+        "        - {id: d2, layer: Conv2DTranspose, filters: 32, kernel_size: 4, strides: 2, padding: same, activation: relu, from: e2}",
+        "        - {id: d1, layer: Conv2DTranspose, filters: 32, kernel_size: 4, strides: 2, padding: same, activation: relu, from: {concat: [d2, e1]}}",
+        f"        - {{id: out, layer: Conv2D, filters: {c}, kernel_size: 3, padding: same, activation: tanh, from: {{concat: [d1, x]}}}}",
+    ]
+    patch = [
+        "      layers:",
+        "        - Conv2D: {filters: 32, kernel_size: 4, strides: 2, padding: same}",
+        "        - LeakyReLU: {negative_slope: 0.2}",
+        "        - Conv2D: {filters: 64, kernel_size: 4, strides: 2, padding: same}",
+        "        - LeakyReLU: {negative_slope: 0.2}",
+        "        - Conv2D: {filters: 1, kernel_size: 3, padding: same}    # one logit per patch",
+    ]
+    roles = (("generator", "discriminator") if family == "pix2pix" else ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"))
+    adam = "{name: adam, learning_rate: 2.0e-4, beta_1: 0.5}"
+    metrics = "[translation_l1, mean_intensity]" if family == "pix2pix" else "[cycle_error, mean_intensity]"
+    lines = [
+        *_header(family, dataset, name),
+        "  range: [-1, 1]           # the generators end in tanh",
+        "  batch_size: 32",
+        "  validation_split: 0.1",
+        f"  translation: {translation}",
+        "",
+        "model:",
+        f"  family: {family}",
+        "  networks:",
+    ]
+    for role in roles:
+        lines += [f"    {role}:"] + (unet if role.startswith("generator") else patch)
+    lines += [""] + _loss_lines(family) + [""]
+    lines += ["train:", "  epochs: 10", "  steps_per_epoch: 60       # remove to make every epoch a full pass over the data"]
+    lines += ["  optimizers:"] + [f"    {role}: {adam}" for role in roles]
+    lines += ["", "evaluate:", f"  metrics: {metrics}", "", "export:", f"  onnx: {{networks: [{', '.join(r for r in roles if r.startswith('generator'))}]}}", ""]
+    return "\n".join(lines)

@@ -46,7 +46,7 @@ class CheckpointEvery(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.model.stop_training and not all(np.isfinite(np.asarray(v)).all() for v in self.model.weights):
-            return  # diverged (TerminateOnNaN): keep the last good checkpoints
+            return  # the weights diverged: keep the last good checkpoints
         done = epoch + 1
         if done == self.last_epoch or (self.every and done % self.every == 0):
             save_checkpoint(self.model, self.folder, done, self.extra)

@@ -54,6 +54,7 @@ def make_optimizer(opt, steps_per_epoch: int, epochs: int, path=("train", "optim
         kwargs[field] = value
     if problems:
         raise SpecError(problems)
-    if opt.clipnorm is not None:
-        kwargs["clipnorm"] = opt.clipnorm
+    for clip in ("clipnorm", "clipvalue"):
+        if getattr(opt, clip) is not None:
+            kwargs[clip] = getattr(opt, clip)
     return _CLASSES[opt.name](**kwargs)

@@ -14,18 +14,23 @@ from genkit import __version__
 from genkit.atomic import atomic_write_text
 from genkit.errors import GenkitError
 
-__all__ = ["add_train_seconds", "find_finished_run", "find_latest_run", "new_run_dir", "spec_hash", "write_run_record"]
+__all__ = ["add_train_seconds", "find_finished_run", "find_latest_run", "hashed_fields", "new_run_dir", "spec_hash", "write_run_record"]
 
 SPEC_FILE = "spec.yaml"
 
 
 def spec_hash(spec) -> str:
-    """Hash of the resolved spec, minus what may change on resume: the epoch count, unless a
+    """Hash of the resolved spec's `hashed_fields`."""
+    return hashlib.sha256(json.dumps(hashed_fields(spec.model_dump(mode="json")), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def hashed_fields(data: dict) -> dict:
+    """A resolved spec mapping minus what may change on resume: the epoch count, unless a
     cosine schedule's length depends on it (the learning rate would jump on resume)."""
-    data = spec.model_dump(mode="json")
-    if spec.train.optimizer.schedule != "cosine":
-        data["train"].pop("epochs")
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    train = data.get("train", {})
+    if train.get("optimizer", {}).get("schedule") == "cosine":
+        return data
+    return {**data, "train": {k: v for k, v in train.items() if k != "epochs"}}
 
 
 def new_run_dir(spec) -> Path:

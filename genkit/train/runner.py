@@ -6,28 +6,34 @@
 
 from __future__ import annotations
 
-import json
+import atexit
+import contextlib
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from genkit.data import load_data
-from genkit.errors import GenkitError
+from genkit.errors import GenkitError, Problem, SpecError, write_failure
 from genkit.evaluate.plots import plot_history
 from genkit.families import build_family
 from genkit.spec import LoadedSpec, validate_dict
 from genkit.spec.schema import FAMILY_NETWORKS, SEPARATE_OPTIMIZERS
 from genkit.train.callbacks import CheckpointEvery, SampleGrid
 from genkit.train.keep_best import BEST, KeepBest, best_state
-from genkit.train.checkpoint import latest_checkpoint, load_with_optimizer, restore_checkpoint
+from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
+from genkit.train.divergence import Diverged, StopOnNonFinite
+from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt
+from genkit.train.distribute import check_global_batch, is_chief, strategy_for
 from genkit.train.optimizers import make_optimizer
+from genkit.train.resume import ContinueMetrics, ResumePoint, resume_run
 from genkit.train.run_folder import add_train_seconds, find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
 __all__ = ["Prepared", "build_for_check", "build_model", "open_run", "prepare", "train"]
@@ -42,32 +48,48 @@ class Prepared:
     model: object
     steps_per_epoch: int
     run_dir: Path | None = None
-
-
-def _strategy(spec):
-    if spec.train.distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+    chief: bool = True  # False on a multi-worker cluster's other workers: run_dir is then a temporary folder
 
 
 def prepare(spec, *, quiet: bool = False) -> Prepared:
     """Seed everything, load the data, build and compile the family model."""
+    strategy = strategy_for(spec.train.distribute)  # first: a multi-worker strategy must precede any op
     keras.utils.set_random_seed(spec.seed)
+    _set_determinism(spec.train.deterministic)
     keras.mixed_precision.set_global_policy(spec.train.precision)
     data = load_data(spec.data, spec.seed)
     if not quiet:
         print(data.describe(), flush=True)
-    n_train = len(data.x_train)
-    steps = math.ceil(n_train / spec.data.batch_size)
-    if spec.train.steps_per_epoch:
-        steps = min(steps, spec.train.steps_per_epoch)
+    steps = _steps_per_epoch(spec, data.n_train, strategy.num_replicas_in_sync)
     model = build_model(spec, data.shape, data.num_classes, steps)
-    return Prepared(spec=spec, data=data, model=model, steps_per_epoch=steps)
+    return Prepared(spec=spec, data=data, model=model, steps_per_epoch=steps, chief=is_chief(strategy))
+
+
+def _set_determinism(on: bool) -> None:
+    """train.deterministic. TensorFlow's switch is process-wide and its public API can only turn
+    it on; every run sets it, so one run's setting never leaks into the next in a process."""
+    from tensorflow.python.framework import config
+
+    config.enable_op_determinism() if on else config.disable_op_determinism()
+
+
+def _steps_per_epoch(spec, n_train: int, replicas: int) -> int:
+    """Batches per epoch; with several replicas only whole batches (see `genkit.train.distribute`)."""
+    batch = spec.data.batch_size
+    steps = math.ceil(n_train / batch) if replicas == 1 else n_train // batch
+    if steps == 0:
+        raise SpecError(
+            [Problem(("data", "batch_size"), f"is {batch}, more than the {n_train} training examples, and {replicas} replicas train on whole batches only.", "Lower it.")]
+        )
+    return min(steps, spec.train.steps_per_epoch) if spec.train.steps_per_epoch else steps
 
 
 def build_model(spec, data_shape, num_classes, steps_per_epoch: int):
     """The compiled family model (also what `genkit validate` builds, without any data)."""
-    with _strategy(spec).scope():
+    strategy = strategy_for(spec.train.distribute)
+    sub_batches = getattr(spec.loss, "discriminator_steps", None) or getattr(spec.loss, "critic_steps", 1)
+    check_global_batch(spec.data.batch_size, strategy.num_replicas_in_sync, sub_batches)
+    with strategy.scope():
         model = build_family(spec, data_shape, num_classes)
         model.configure_schedule(steps_per_epoch)
         if spec.model.family in SEPARATE_OPTIMIZERS:
@@ -120,9 +142,9 @@ def _fixed_batch(data, n=32):
     return x[:n], (None if y is None else y[:n])
 
 
-def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
+def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool = False) -> Prepared:
     spec = loaded.spec
-    initial_epoch = 0
+    point = ResumePoint()
     run_dir = None
     if resume:
         run_dir = find_latest_run(spec)
@@ -133,55 +155,58 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
             )
     prep = prepare(spec)
     model, data = prep.model, prep.data
-    if run_dir is not None:
-        checkpoint = latest_checkpoint(run_dir / "checkpoints")
-        if checkpoint is None:
-            raise GenkitError(f"--resume: {run_dir} has no complete checkpoint. Run without --resume.")
-        state = json.loads((checkpoint / "state.json").read_text())
-        if state.get("spec_hash") != spec_hash(spec):
-            raise GenkitError(
-                f"--resume: the spec changed since {run_dir} was written (only train.epochs may change). "
-                "Start a new run without --resume, or restore the spec."
-            )
-        state = restore_checkpoint(model, checkpoint)
-        initial_epoch = int(state["epoch"])
-        print(f"resuming {run_dir} after epoch {initial_epoch}", flush=True)
-        if initial_epoch >= spec.train.epochs:
-            print(f"nothing to train: {initial_epoch} of {spec.train.epochs} epochs done", flush=True)
-    else:
+    if not prep.chief:
+        run_dir = _worker_folder(spec, run_dir, data.origin)
+    if resume:
+        with _writes_into(run_dir, "resumed run's history and record", _resume_hint(loaded)):
+            point = resume_run(spec, model, run_dir, allow_spec_change=allow_spec_change)
+        if point.epoch >= spec.train.epochs:
+            print(f"nothing to train: {point.epoch} of {spec.train.epochs} epochs done", flush=True)
+    elif prep.chief:
         run_dir = new_run_dir(spec)
         write_run_record(run_dir, spec, data.origin)
     prep.run_dir = run_dir
     print(f"run folder: {run_dir}", flush=True)
 
-    x_fixed, y_fixed = _fixed_batch(data)
-    callbacks = [
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
-        keras.callbacks.TerminateOnNaN(),
-        SampleGrid(run_dir / "samples", spec.train.sample_every, x_fixed, y_fixed, tuple(spec.data.range)),
-        CheckpointEvery(run_dir / "checkpoints", spec.train.checkpoint_every, spec.train.epochs, {"spec_hash": spec_hash(spec)}),
-    ]
-    if spec.train.keep_best is not None:
-        # Before the CSV logger, so the measured value lands in history.csv.
-        callbacks.insert(0, _keep_best(spec, prep, run_dir))
-    callbacks += model.training_callbacks(x_fixed, y_fixed)
-    if spec.train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), profile_batch=0))
-    train_ds = data.train_dataset(spec.data.batch_size, shuffle=spec.data.shuffle, seed=spec.seed)
-    val_ds = data.eval_dataset("val", spec.data.batch_size) if len(data.x_val) else None
-    if initial_epoch < spec.train.epochs:
+    with _writes_into(run_dir, "run's files", _resume_hint(loaded)):
+        _fit(loaded, prep, point)
+    return prep
+
+
+def _worker_folder(spec, chief_run, origin) -> Path:
+    """The run folder of a multi-worker cluster's other workers: temporary, deleted at exit.
+
+    Keras's multi-worker recipe: they save too (the collective ops need every worker in every
+    callback) but into a folder of their own. Resuming, it starts as a copy of the chief's run,
+    so resuming rewrites nothing of the chief's.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"genkit-worker-{spec.name}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    if chief_run is not None:
+        shutil.copytree(chief_run, folder, dirs_exist_ok=True)
+    else:
+        write_run_record(folder, spec, origin)
+    return folder
+
+
+def _fit(loaded, prep, point: ResumePoint) -> None:
+    """Train from `point` to train.epochs, then save the final weights and networks."""
+    spec, model, run_dir = loaded.spec, prep.model, prep.run_dir
+    extra = {"spec_hash": spec_hash(spec)}
+    interrupt = CheckpointOnInterrupt(run_dir / "checkpoints", extra, prep.steps_per_epoch, _resume_hint(loaded))
+    if point.epoch < spec.train.epochs:
+        # The interrupt last: a Ctrl-C at an epoch's end stops after its checkpoint and history row.
+        callbacks = _callbacks(spec, prep, extra) + [interrupt]
         started = time.perf_counter()
-        model.fit(
-            train_ds.repeat() if spec.train.steps_per_epoch else train_ds,
-            validation_data=val_ds,
-            epochs=spec.train.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=prep.steps_per_epoch if spec.train.steps_per_epoch else None,
-            callbacks=callbacks,
-            shuffle=False,  # the tf.data pipeline shuffles with the spec seed
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-        add_train_seconds(run_dir, time.perf_counter() - started)
+        try:
+            with checkpoint_on_interrupt(interrupt):
+                _train_epochs(prep, point, callbacks, interrupt)
+        except Diverged as err:
+            raise _diverged(err, model, run_dir, spec) from None
+        finally:
+            # Suppressed: a failed write here would hide the error (or interrupt) already raised.
+            with contextlib.suppress(OSError):
+                add_train_seconds(run_dir, time.perf_counter() - started)
     if any(not np.all(np.isfinite(np.asarray(v))) for v in model.trainable_variables):
         raise GenkitError(
             "training diverged: the weights hold NaN or Inf. Lower train.optimizer.learning_rate, "
@@ -191,14 +216,104 @@ def train(loaded: LoadedSpec, *, resume: bool = False) -> Prepared:
     if spec.train.keep_best is not None and spec.train.keep_best.use_for_export and best is not None:
         load_with_optimizer(model, run_dir / "checkpoints" / BEST / "model.weights.h5")
         print(f"keep_best: evaluating and exporting the weights of epoch {best['epoch']} ({best['metric']} {best['value']:.4f})", flush=True)
+    _save_final(model, run_dir)
+    if (run_dir / "history.csv").exists():
+        plot_history(run_dir / "history.csv", run_dir / "loss_curve.png")
+
+
+def _callbacks(spec, prep, extra: dict) -> list:
+    model, data, run_dir = prep.model, prep.data, prep.run_dir
+    x_fixed, y_fixed = _fixed_batch(data)
+    callbacks = [
+        StopOnNonFinite(),
+        # Appends (resume_run dropped the rows of the epochs trained again); writes the header when new.
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        SampleGrid(run_dir / "samples", spec.train.sample_every, x_fixed, y_fixed, tuple(spec.data.range)),
+        CheckpointEvery(run_dir / "checkpoints", spec.train.checkpoint_every, spec.train.epochs, extra),
+    ]
+    if spec.train.keep_best is not None:
+        # Before the CSV logger, so the measured value lands in history.csv.
+        callbacks.insert(0, _keep_best(spec, prep, run_dir))
+    callbacks += model.training_callbacks(x_fixed, y_fixed)
+    if spec.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), profile_batch=0))
+    return callbacks
+
+
+def _train_epochs(prep, point: ResumePoint, callbacks: list, interrupt: CheckpointOnInterrupt) -> None:
+    """model.fit from `point`: a Ctrl-C checkpoint's epoch is finished first (a fit of its
+    remaining batches, its metrics continued), then the remaining epochs."""
+    spec, model, data, steps = prep.spec, prep.model, prep.data, prep.steps_per_epoch
+    # Several replicas get equal shares of whole batches only (see genkit.train.distribute).
+    whole_batches = model.distribute_strategy.num_replicas_in_sync > 1
+    val_ds = data.eval_dataset("val", spec.data.batch_size) if len(data.x_val) else None
+
+    def fit(first_epoch, first_step, epochs, extra_callbacks=()):
+        interrupt.first_step = first_step
+        # Batch k of the stream depends only on (seed, k): a resumed run sees what an uninterrupted one would.
+        train_ds = data.train_dataset(
+            spec.data.batch_size, shuffle=spec.data.shuffle, seed=spec.seed, drop_remainder=whole_batches,
+            from_batch=first_epoch * steps + first_step,
+        )
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps - first_step,
+            callbacks=callbacks + list(extra_callbacks),
+            shuffle=False,  # the tf.data pipeline shuffles with the spec seed
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+
+    epoch = point.epoch
+    if point.step:
+        fit(epoch, point.step, epoch + 1, [ContinueMetrics(point.metrics)])
+        epoch += 1
+    if epoch < spec.train.epochs:
+        fit(epoch, 0, spec.train.epochs)
+
+
+def _save_final(model, run_dir: Path) -> None:
     # Written under temporary names then renamed: a crash never leaves half a file behind.
     _save_atomically(model.save_weights, run_dir / FINAL_WEIGHTS)
     (run_dir / "networks").mkdir(exist_ok=True)
     for role, net in model.networks().items():
         _save_atomically(net.save, run_dir / "networks" / f"{role}.keras")
-    if (run_dir / "history.csv").exists():
-        plot_history(run_dir / "history.csv", run_dir / "loss_curve.png")
-    return prep
+
+
+def _diverged(err: Diverged, model, run_dir: Path, spec) -> GenkitError:
+    """The error for a NaN/Inf loss, after the last good checkpoint became the final weights."""
+    checkpoint, _ = resumable_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        kept = "No checkpoint was written before it, so the run has no final weights."
+    else:
+        load_with_optimizer(model, checkpoint / WEIGHTS)
+        _save_final(model, run_dir)
+        kept = f"The run's final weights are those of its last good checkpoint, {checkpoint.name}."
+    networks = ", ".join(sorted(set(err.networks.values())))
+    roles = f" (or train.optimizers.<role>.learning_rate for {networks})" if spec.train.optimizers else ""
+    return GenkitError(
+        f"{err.describe()}. {kept} Lower train.optimizer.learning_rate{roles}, or clip gradients with "
+        "train.optimizer.clipnorm (e.g. 1.0) or clipvalue; then start a new run, or resume this one with "
+        "--allow-spec-change."
+    )
+
+
+@contextlib.contextmanager
+def _writes_into(run_dir: Path, what: str, resume_hint: str):
+    """A read-only run folder or a full disk is a GenkitError naming the folder, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        failure = write_failure(err, run_dir, what, then=f"resume with: {resume_hint}")
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _resume_hint(loaded) -> str:
+    return f"genkit run {loaded.path} --resume"
 
 
 def _keep_best(spec, prep, run_dir) -> KeepBest:

@@ -11,5 +11,6 @@ from genkit.nets.blocks.res_block import ResBlock
 from genkit.nets.blocks.sampling import Sampling
 from genkit.nets.blocks.self_attention_2d import SelfAttention2D
 from genkit.nets.blocks.sinusoidal_embedding import SinusoidalEmbedding
+from genkit.nets.blocks.virtual_batch_norm import VirtualBatchNormalization
 
-__all__ = ["ConcatCondition", "LabelEmbedding", "MinibatchDiscrimination", "MinibatchStdDev", "ResBlock", "Sampling", "SelfAttention2D", "SinusoidalEmbedding"]
+__all__ = ["ConcatCondition", "LabelEmbedding", "MinibatchDiscrimination", "MinibatchStdDev", "ResBlock", "Sampling", "SelfAttention2D", "SinusoidalEmbedding", "VirtualBatchNormalization"]

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from genkit.nets.registry import register_block
+from genkit.replica_seed import ReplicaSeedGenerator
 
 __all__ = ["Sampling"]
 
@@ -50,7 +51,7 @@ class Sampling(keras.layers.Layer):
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
 
     def call(self, inputs):
         mean, log_var, eps = _unpack(inputs)
