@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from genkit.evaluate.features import get_extractor
+from genkit.nets.inference import predict_batches
 
 __all__ = ["class_accuracy", "train_classifier"]
 
@@ -30,7 +31,7 @@ def train_classifier(data, *, epochs: int | None = None, seed: int = 0):
 
 def class_accuracy(classifier, images, labels) -> dict:
     """Share of `images` the classifier assigns to the class they were drawn for, overall and per class."""
-    predicted = np.argmax(classifier.predict(images, batch_size=256, verbose=0), axis=1)
+    predicted = np.argmax(predict_batches(classifier, images), axis=1)
     labels = np.asarray(labels)
     per_class = {int(k): float(np.mean(predicted[labels == k] == k)) for k in np.unique(labels)}
     return {"overall": float(np.mean(predicted == labels)), "per_class": per_class}

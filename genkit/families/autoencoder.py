@@ -25,6 +25,7 @@ from genkit.families.base import (
     register_family,
 )
 from genkit.losses import reconstruction_loss
+from genkit.nets.inference import predict_batches
 
 __all__ = ["Autoencoder"]
 
@@ -104,7 +105,7 @@ class Autoencoder(GenerativeModel):
         """Originals and their reconstructions in alternating rows."""
         cols = min(len(x_fixed), 8)
         x_fixed = x_fixed[: len(x_fixed) // cols * cols]  # whole rows only
-        x_hat = self.decoder.predict(self.encoder.predict(x_fixed, verbose=0), verbose=0)
+        x_hat = predict_batches(self.decoder, predict_batches(self.encoder, x_fixed))
         n = len(x_fixed)
         rows = []
         for start in range(0, n, cols):
@@ -119,7 +120,7 @@ class Autoencoder(GenerativeModel):
         An autoencoder has no prior of its own; decoding draws from a Gaussian fitted to
         its codes is the usual baseline, and what `genkit sample` does with its export.
         """
-        codes = self.encoder.predict(x_train[:10000], batch_size=256, verbose=0)
+        codes = predict_batches(self.encoder, x_train[:10000])
         prior = fit_gaussian(codes)
         # Kept as arrays: Keras would wrap a dict attribute in a tracking type that the
         # manifest (JSON, deep-copied) must not carry.
@@ -133,7 +134,7 @@ class Autoencoder(GenerativeModel):
         eps = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
         z = self.prior_mean + eps @ self.prior_scale_tril.T  # (n, latent_dim)
         z = z.astype("float32").reshape((n, *self.code_shape))
-        return self.decoder.predict(z, verbose=0, batch_size=256)
+        return predict_batches(self.decoder, z)
 
     def export_plan(self, x_train, y_train=None):
         # Runtime latents are flat vectors; a spatial code is reshaped inside the graph.

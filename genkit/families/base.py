@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from genkit.errors import Problem, SpecError, did_you_mean
 from genkit.nets import build_network
+from genkit.nets.inference import predict_batches
 
 __all__ = [
     "FAMILY_CLASSES",
@@ -263,9 +264,9 @@ def decode_prior_draws(network, latent_dim: int, n: int, *, labels=None, num_cla
     """
     z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype("float32")
     if num_classes is None:
-        return network.predict(z, verbose=0, batch_size=256)
+        return predict_batches(network, z)
     y = np.resize(np.asarray(labels if labels is not None else np.arange(num_classes), "int32"), n)
-    return network.predict([z, y], verbose=0, batch_size=256)
+    return predict_batches(network, [z, y])
 
 
 def prior_preview(network, latent_dim: int, seed: int, num_classes=None, cols: int = 8):
@@ -279,7 +280,7 @@ def prior_preview(network, latent_dim: int, seed: int, num_classes=None, cols: i
     z = np.random.default_rng(seed).standard_normal((cols, latent_dim)).astype("float32")
     z = np.tile(z, (num_classes, 1))
     y = np.repeat(np.arange(num_classes, dtype="int32"), cols)
-    images = network.predict([z, y], verbose=0, batch_size=256)
+    images = predict_batches(network, [z, y])
     return images, cols, [f"label {k}" for k in range(num_classes)]
 
 

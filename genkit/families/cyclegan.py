@@ -32,6 +32,7 @@ from genkit.families.image_pool import ImagePool
 from genkit.families.pix2pix import check_patch_scores, translation_facts, translation_preview
 from genkit.families.separate_optimizers import SeparateOptimizers
 from genkit.losses import least_squares_discriminator_loss, least_squares_generator_loss, mean_absolute_error
+from genkit.nets.inference import predict_batches
 
 __all__ = ["CycleGAN"]
 
@@ -159,7 +160,7 @@ class CycleGAN(SeparateOptimizers):
     # -- what the trainer, evaluator, exporter and inspector ask -------------------------
     def translate(self, x, direction: str = "ab"):
         """G(x) (direction "ab") or F(x) ("ba") for images `x` (N, H, W, C), NumPy in and out."""
-        return getattr(self, GENERATORS[direction]).predict(np.asarray(x, "float32"), verbose=0, batch_size=256)
+        return predict_batches(getattr(self, GENERATORS[direction]), np.asarray(x, "float32"))
 
     def networks(self) -> dict:
         return self.players()

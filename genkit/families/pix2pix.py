@@ -29,6 +29,7 @@ from genkit.families.adversarial import judge_as_one_batch
 from genkit.families.base import build_trunk, check_output_shape, register_family
 from genkit.families.separate_optimizers import SeparateOptimizers
 from genkit.losses import discriminator_loss, generator_loss, mean_absolute_error
+from genkit.nets.inference import predict_batches
 from genkit.train.ema import WeightAverage
 
 __all__ = ["Pix2Pix", "check_patch_scores", "translation_facts", "translation_preview"]
@@ -184,7 +185,7 @@ class Pix2Pix(SeparateOptimizers):
     # -- what the trainer, evaluator, exporter and inspector ask -------------------------
     def translate(self, x, direction: str = "ab"):
         """G(x) for source images `x` (N, H, W, C), NumPy in and out."""
-        return self.sampling_network.predict(np.asarray(x, "float32"), verbose=0, batch_size=256)
+        return predict_batches(self.sampling_network, np.asarray(x, "float32"))
 
     def networks(self) -> dict:
         nets = dict(self.players())
