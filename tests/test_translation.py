@@ -16,7 +16,7 @@ import yaml
 from genkit.cli import main
 from genkit.data import load_data
 from genkit.data.translation import degrade_resolution, dilate
-from genkit.errors import SpecError
+from genkit.errors import GenkitError, SpecError
 from genkit.families.image_pool import ImagePool
 from genkit.losses import least_squares_discriminator_loss, least_squares_generator_loss, mean_absolute_error
 from genkit.spec import validate_dict
@@ -320,3 +320,21 @@ def test_run_exports_generators_that_translate_through_onnxruntime(family, tmp_p
         done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         assert np.load(tmp_path / "t.npz")["x"].shape == (3, 28, 28, 1)
+
+
+def test_npz_inputs_of_another_size_are_resized_like_image_files(tmp_path):
+    from PIL import Image
+
+    from genkit.runtime.images import read_images
+
+    small = np.zeros((2, 14, 14), np.uint8)
+    small[:, 4:10, 6:8] = 255  # a bar
+    np.savez(tmp_path / "small.npz", x=small)
+    Image.fromarray(small[0]).save(tmp_path / "small.png")
+    from_npz = read_images(tmp_path / "small.npz", (28, 28, 1), (-1.0, 1.0))
+    from_png = read_images(tmp_path / "small.png", (28, 28, 1), (-1.0, 1.0))
+    assert from_npz.shape == (2, 28, 28, 1)
+    np.testing.assert_allclose(from_npz[0], from_png[0], atol=2 / 255)  # PNG pixels are rounded to 8 bits
+    with pytest.raises(GenkitError, match="this export reads"):
+        np.savez(tmp_path / "rgb.npz", x=np.zeros((2, 14, 14, 3), np.uint8))
+        read_images(tmp_path / "rgb.npz", (28, 28, 1))

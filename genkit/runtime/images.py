@@ -110,8 +110,8 @@ def read_images(path: str | Path, shape, value_range=(0.0, 1.0)) -> np.ndarray:
     `.npz`: the array `x` (or the file's only array), `(N, H, W)` or `(N, H, W, C)`, as 8-bit counts
     0-255 or as floats already in `value_range` (what `genkit sample --out FILE.npz` writes).
     Image files (a folder's are read in name order) are converted to the channels of `shape`
-    (grayscale or RGB) and resized with bilinear interpolation to its height and width, so
-    e.g. 14x14 digits become the 28x28 inputs of a super-resolution model.
+    (grayscale or RGB). Both are resized with bilinear interpolation to its height and width,
+    so e.g. 14x14 digits become the 28x28 inputs of a super-resolution model.
     """
     path = Path(path)
     h, w, c = shape
@@ -141,6 +141,20 @@ def read_images(path: str | Path, shape, value_range=(0.0, 1.0)) -> np.ndarray:
     return np.stack(images) / 255.0 * (high - low) + low
 
 
+def _resized(x: np.ndarray, shape) -> np.ndarray:
+    """(N, H', W', C) float32 images resized bilinearly to `shape`'s height and width, as
+    image files are (e.g. 14x14 digits for a 28x28 super-resolution model)."""
+    h, w, _ = shape
+    if x.shape[1:3] == (h, w):
+        return x
+    return np.stack(
+        [
+            np.stack([np.asarray(Image.fromarray(image[..., k], mode="F").resize((w, h), Image.Resampling.BILINEAR)) for k in range(image.shape[-1])], axis=-1)
+            for image in x
+        ]
+    ).astype(np.float32)
+
+
 def _npz_images(path: Path, shape, low: float, high: float) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -152,11 +166,11 @@ def _npz_images(path: Path, shape, low: float, high: float) -> np.ndarray:
     x = arrays.get("x", next(iter(arrays.values())))
     if x.ndim == len(shape) and shape[-1] == 1:
         x = x[..., None]  # (N, H, W) -> (N, H, W, 1)
-    if tuple(x.shape[1:]) != tuple(shape):
+    if x.ndim != len(shape) + 1 or x.shape[-1] != shape[-1]:
         raise GenkitError(f"--input: {path.name} holds images of shape {x.shape[1:]}; this export reads {tuple(shape)}.")
     if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.float32) / 255.0 * (high - low) + low
-    x = x.astype(np.float32)
+        return _resized(x.astype(np.float32), shape) / 255.0 * (high - low) + low
+    x = _resized(x.astype(np.float32), shape)
     if not np.isfinite(x).all() or x.min() < low - 1e-6 or x.max() > high + 1e-6:
         raise GenkitError(
             f"--input: float values of {path.name} span [{np.nanmin(x):g}, {np.nanmax(x):g}]; this export reads "
