@@ -421,3 +421,21 @@ def test_model_with_every_block_exports_to_onnx(cvae_encoder):
     want = model(feed)
     np.testing.assert_allclose(got["z"], keras.ops.convert_to_numpy(want[0]), atol=1e-4)
     np.testing.assert_allclose(got["mean"], keras.ops.convert_to_numpy(want[1]), atol=1e-4)
+
+
+def test_predict_batches_matches_predict_for_sequential_multi_output_and_multi_input_models():
+    import keras
+
+    from genkit.nets.inference import predict_batches
+
+    x = np.random.default_rng(0).standard_normal((300, 4)).astype("float32")
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])  # never called before
+    np.testing.assert_allclose(predict_batches(sequential, x, batch_size=128), sequential.predict(x, verbose=0), atol=1e-6)
+
+    a, b = keras.Input((4,)), keras.Input((4,))
+    two = keras.Model([a, b], [keras.layers.Add()([a, b]), keras.layers.Dense(2)(a)])
+    got = predict_batches(two, [x, 2 * x], batch_size=100)
+    want = two.predict([x, 2 * x], verbose=0)
+    assert isinstance(got, list) and len(got) == 2
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-6)

@@ -26,12 +26,13 @@ def predict_batches(network, inputs, batch_size: int = 256):
     """
     several_inputs = isinstance(inputs, (list, tuple))
     arrays = [np.asarray(a) for a in (inputs if several_inputs else [inputs])]
-    chunks = []
+    if not len(arrays[0]):
+        raise ValueError("predict_batches: no examples given.")
+    chunks, several_outputs = [], False
     for start in range(0, len(arrays[0]), batch_size):
         batch = [a[start : start + batch_size] for a in arrays]
         out = network(batch if several_inputs else batch[0], training=False)
-        chunks.append([np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)])
-    if not chunks:
-        raise ValueError("predict_batches: no examples given.")
+        several_outputs = isinstance(out, (list, tuple))
+        chunks.append([np.asarray(o) for o in out] if several_outputs else [np.asarray(out)])
     outputs = [np.concatenate(parts) for parts in zip(*chunks)]
-    return outputs if len(outputs) > 1 or isinstance(network.output, (list, tuple)) else outputs[0]
+    return outputs if several_outputs else outputs[0]
