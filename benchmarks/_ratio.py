@@ -32,7 +32,14 @@ __all__ = [
     "step_timer",
     "steps_for",
     "tensorflow",
+    "xla_overrides",
 ]
+
+
+def xla_overrides(jit: bool) -> list:
+    """Spec overrides for a row with XLA on or off; Keras turns XLA off under op determinism,
+    so an XLA row runs with `train.deterministic=false` (genkit refuses the pair)."""
+    return ["train.jit_compile=true", "train.deterministic=false"] if jit else ["train.jit_compile=false"]
 
 
 def tensorflow():

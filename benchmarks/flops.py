@@ -47,6 +47,7 @@ from _ratio import (
     step_timer,
     steps_for,
     tensorflow,
+    xla_overrides,
 )
 
 SPECS = {"cvae": "cvae_mnist.yaml", "dcgan": "dcgan_mnist.yaml"}
@@ -130,7 +131,7 @@ def build(path, jit: bool) -> dict:
     from genkit.spec import load_spec
     from genkit.train import prepare
 
-    spec = load_spec(path, [f"train.jit_compile={'true' if jit else 'false'}"]).spec
+    spec = load_spec(path, xla_overrides(jit)).spec
     prep = prepare(spec, quiet=True)
     data, batch = prep.data, spec.data.batch_size
     dataset = cached_dataset(data.x_train, data.y_train if spec.data.labels else None, batch)

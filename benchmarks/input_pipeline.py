@@ -28,7 +28,7 @@ import math
 import statistics
 import time
 
-from _ratio import REPO, interleave, machine_facts, markdown_table, ratio_range, step_timer, steps_for, tensorflow
+from _ratio import REPO, interleave, machine_facts, markdown_table, ratio_range, step_timer, steps_for, tensorflow, xla_overrides
 
 SPECS = ("cvae_mnist.yaml", "autoencoder_mnist.yaml")
 
@@ -72,7 +72,7 @@ def measure(path, xla: str, repeats: int, seconds: float) -> list:
     from genkit.spec import load_spec
     from genkit.train import prepare
 
-    overrides = [] if xla == "spec" else [f"train.jit_compile={'true' if xla == 'on' else 'false'}"]
+    overrides = [] if xla == "spec" else xla_overrides(xla == "on")
     spec = load_spec(path, overrides).spec
     prep = prepare(spec, quiet=True)
     data, batch = prep.data, spec.data.batch_size

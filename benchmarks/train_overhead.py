@@ -63,6 +63,7 @@ from _ratio import (
     step_timer,
     steps_for,
     tensorflow,
+    xla_overrides,
 )
 
 tensorflow()  # first, so TensorFlow's start-up chatter is filtered
@@ -154,7 +155,7 @@ def measure(family, spec_path, jit, repeats, seconds, *, profile=False, control=
     from genkit.spec import load_spec
     from genkit.train import prepare
 
-    spec = load_spec(spec_path, [f"train.jit_compile={'true' if jit else 'false'}"]).spec
+    spec = load_spec(spec_path, xla_overrides(jit)).spec
     prep = prepare(spec, quiet=True)
     if control:
         plain = prepare(spec, quiet=True).model
