@@ -350,3 +350,20 @@ def test_run_exports_a_generator_that_samples_through_onnxruntime(family, tmp_pa
     iterations = [int(o.iterations) for o, _ in open_run(run_dir).model.optimizer_variables()]
     steps = int(np.ceil(224 / 32))  # 224 training images, batches of 32
     assert iterations == [2 * steps, 2 * steps]
+
+
+def test_a_critic_that_scores_images_apart_scores_the_generator_s_fakes_alone():
+    from genkit.families.wgan import couples_examples
+
+    prep = build("wgan", **{"loss.lipschitz": "gradient_penalty"})
+    model = prep.model
+    assert model.scores_apart
+    # Fakes alone score as they do beside real images, which is what makes skipping the real half exact.
+    fake = model.generator(model.draw_latents(8), training=False)
+    ((_, beside),) = model.judge(model.critic, first_batch(prep)[:8], fake, None, training=True)
+    np.testing.assert_allclose(np.asarray(model.critic(fake, training=True)), np.asarray(beside), atol=1e-5)
+
+    batch_normed = {"layers": [{"Conv2D": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}}, {"BatchNormalization": {}},
+                               {"LeakyReLU": {"negative_slope": 0.2}}, {"Flatten": {}}, {"Dense": {"units": 1}}]}
+    clipped = build("wgan", **{"loss.lipschitz": "clip", "model.networks.critic": batch_normed}).model
+    assert couples_examples(clipped.critic) and not clipped.scores_apart

@@ -26,6 +26,15 @@ import tensorflow as tf
 from genkit.families.adversarial import Adversarial, check_one_score, split_batch
 from genkit.families.base import build_trunk, register_family
 from genkit.losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
+from genkit.nets.blocks import MinibatchDiscrimination, MinibatchStdDev
+
+# Layers whose output for one image depends on the other images of its batch.
+_BATCH_COUPLED = (keras.layers.BatchNormalization, MinibatchStdDev, MinibatchDiscrimination)
+
+
+def couples_examples(network) -> bool:
+    """Whether any layer of `network` (nested blocks included) mixes examples of a batch."""
+    return any(isinstance(layer, _BATCH_COUPLED) for layer in network._flatten_layers(include_self=False, recursive=True))
 
 __all__ = ["WGAN"]
 
@@ -47,6 +56,7 @@ class WGAN(Adversarial):
         self.lipschitz = spec.loss.lipschitz
         self.clip_value = float(spec.loss.clip_value)
         self.gp_weight = float(spec.loss.gp_weight)
+        self.scores_apart = not couples_examples(self.critic)
 
     def _build_opponent(self, spec):
         x = keras.Input(self.data_shape, name="x")
@@ -93,7 +103,14 @@ class WGAN(Adversarial):
         z = self.draw_latents(tf.shape(x_real)[0])
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
-            ((_, fake_scores),) = self.judge(self.critic, x_real, fake, None, training=True)  # as the critic step sees them
+            if self.scores_apart:
+                # A critic that scores each image on its own gives the fakes the same scores
+                # alone as beside real images: half the critic's work.
+                fake_scores = self.critic(fake, training=True)
+            else:
+                # Batch statistics (BatchNormalization, minibatch features): score the fakes
+                # beside real images, as the critic step does.
+                ((_, fake_scores),) = self.judge(self.critic, x_real, fake, None, training=True)
             g_loss = wasserstein_generator_loss(fake_scores)
             scaled = self.scaled(g_loss, self.generator_optimizer)
         return {"g_loss": g_loss, "g_grad_norm": self.apply(self.generator_optimizer, tape, scaled, self.generator)}
