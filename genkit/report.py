@@ -166,8 +166,12 @@ def _header_facts(rows, source, seconds) -> str:
     parts = [f"{len(rows)} run{'s' if len(rows) != 1 else ''}"]
     parts += [f"{counts[s]} {word}" for s, word in (("ok", "finished"), ("failed", "failed"), ("pending", "not run yet")) if counts.get(s)]
     facts = [f"pipeline file {source}", ", ".join(parts)]
+    trained = [row.record.train_seconds for row in rows if row.record.train_seconds]
+    if trained:
+        facts.append(f"{format_duration(sum(trained))} of training in all")
     if seconds is not None:
-        facts.append(f"{format_duration(seconds)} in total")
+        # With --reuse this pipeline run may have trained only some of the runs.
+        facts.append(f"{format_duration(seconds)} for this invocation")
     facts.append(f"written {time.strftime('%Y-%m-%d %H:%M')}")
     return " · ".join(facts)
 
