@@ -7,9 +7,9 @@ diffusion export like any other and hands its `sample` calls to `DiffusionLoop`.
 
 Why a Python loop around the ONNX denoiser rather than one ONNX graph per step: measured
 with `benchmarks/diffusion.py`, a graph holding the denoiser and the update was no faster
-than the denoiser plus the NumPy update here (the update costs well under 1% of a step),
-and an in-graph ONNX `Loop` was slower still; the loop also lets one export serve every
-sampler, step count and guidance scale.
+than the denoiser plus the NumPy update here (51.0 vs 49.2 ms a step at batch 32; the
+update costs 0.07-0.34 ms); the loop also lets one export serve every sampler, step count
+and guidance scale.
 
 Example:
     sampler = Sampler("exports/ddpm_cond_mnist")
