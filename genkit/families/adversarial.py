@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from genkit.errors import Problem, SpecError
 from genkit.families.base import (
-    build_trunk,
+    build_from_latent,
     check_output_shape,
     condition_classes,
     decode_prior_draws,
@@ -120,15 +120,7 @@ class Adversarial(SeparateOptimizers):
         return LabelEmbedding(c.num_classes, encoding=c.encoding, embedding_dim=c.embedding_dim, name=name)(y)
 
     def _build_generator(self, spec):
-        z = keras.Input((self.latent_dim,), name="z")
-        inputs, h = [z], z
-        if self.conditional:
-            y = keras.Input((), dtype="int32", name="y")
-            inputs.append(y)
-            h = keras.layers.Concatenate(name="z_with_label")([z, self.label_vector(y, "generator_label")])
-        trunk = build_trunk(spec, "generator", h.shape[1:], "z")
-        self.trunks["generator"] = trunk
-        generator = keras.Model(inputs if self.conditional else z, trunk(h), name="generator")
+        generator = build_from_latent(self, spec, "generator", self.label_vector if self.conditional else None)
         return with_reference_batch(generator, spec.seed, self.num_classes if self.conditional else None)
 
     @property

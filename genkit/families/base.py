@@ -87,6 +87,23 @@ def build_trunk(spec, role, input_shape, input_name, data_shape=None):
     )
 
 
+def build_from_latent(model, spec, role, label_vector=None):
+    """The network for `role` (a decoder or generator) on z, as a keras.Model named `role`.
+
+    With `label_vector` (y, name) -> tensor, the model also takes an int label y, whose
+    vector is joined to z before the user's trunk.
+    """
+    z = keras.Input((model.latent_dim,), name="z")
+    inputs, h = [z], z
+    if label_vector is not None:
+        y = keras.Input((), dtype="int32", name="y")
+        inputs.append(y)
+        h = keras.layers.Concatenate(name="z_with_label")([z, label_vector(y, f"{role}_label")])
+    trunk = build_trunk(spec, role, h.shape[1:], "z")
+    model.trunks[role] = trunk
+    return keras.Model(inputs if label_vector is not None else z, trunk(h), name=role)
+
+
 def _check_block_names(blocks):
     from genkit.nets import list_layers
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from genkit.errors import SpecError
 from genkit.families.base import (
     GenerativeModel,
+    build_from_latent,
     build_trunk,
     check_output_shape,
     condition_classes,
@@ -87,15 +88,7 @@ class VAE(GenerativeModel):
         return keras.Model(inputs if self.conditional else x, [z_mean, z_log_var], name="encoder")
 
     def _build_decoder(self, spec):
-        z = keras.Input((self.latent_dim,), name="z")
-        inputs, h = [z], z
-        if self.conditional:
-            y = keras.Input((), dtype="int32", name="y")
-            inputs.append(y)
-            h = keras.layers.Concatenate(name="z_with_label")([z, self._label_vector(y, "decoder_label")])
-        trunk = build_trunk(spec, "decoder", h.shape[1:], "z")
-        self.trunks["decoder"] = trunk
-        return keras.Model(inputs if self.conditional else z, trunk(h), name="decoder")
+        return build_from_latent(self, spec, "decoder", self._label_vector if self.conditional else None)
 
     def _encoder_inputs(self, x, y):
         return [x, y] if self.conditional else x
