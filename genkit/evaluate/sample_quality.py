@@ -47,7 +47,7 @@ def load_extractor(spec, data) -> Extractor:
 
 def draw_samples(model, n: int, labels, seed: int) -> np.ndarray:
     """n samples; a conditional model draws them with `labels`, an unconditional one ignores them."""
-    if getattr(model, "conditional", False):
+    if model.conditional:
         return np.asarray(model.sample(n, labels=labels, seed=seed))
     return np.asarray(model.sample(n, seed=seed))
 

@@ -157,10 +157,7 @@ class Adversarial(SeparateOptimizers):
     # -- sampling ------------------------------------------------------------------------
     def sample(self, n: int, labels=None, seed: int = 0):
         """n images G(z) with z ~ N(0, I) (and the given labels when conditional)."""
-        return decode_prior_draws(self.sampling_network, self.latent_dim, n, labels=labels, num_classes=self._classes(), seed=seed)
-
-    def _classes(self):
-        return self.num_classes if self.conditional else None
+        return decode_prior_draws(self.sampling_network, self.latent_dim, n, labels=labels, num_classes=self.label_classes(), seed=seed)
 
     # -- what the trainer, exporter and inspector ask -------------------------------------
     def networks(self) -> dict:
@@ -170,7 +167,7 @@ class Adversarial(SeparateOptimizers):
         return nets
 
     def preview(self, x_fixed, y_fixed=None):
-        return prior_preview(self.sampling_network, self.latent_dim, self.seed, self._classes())
+        return prior_preview(self.sampling_network, self.latent_dim, self.seed, self.label_classes())
 
     def export_plan(self, x_train, y_train=None):
         label = "y" if self.conditional else None

@@ -175,6 +175,7 @@ class GenerativeModel(keras.Model):
 
     family = ""
     loss_names: tuple = ("loss",)
+    conditional = False  # whether the networks also take a class label
     # Logged loss -> the network it trains, named when that loss turns NaN or Inf; a loss
     # not listed trains all networks.
     loss_networks: dict = {}
@@ -210,6 +211,10 @@ class GenerativeModel(keras.Model):
         (`genkit.train.distribute`)."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
+
+    def label_classes(self):
+        """How many classes the networks take labels of; None for an unconditional model."""
+        return self.num_classes if self.conditional else None
 
     @staticmethod
     def unpack(data):
