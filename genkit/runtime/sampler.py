@@ -26,7 +26,7 @@ from genkit.runtime.diffusion import DiffusionLoop
 from genkit.runtime.manifest import load_manifest
 from genkit.runtime.providers import make_session
 
-__all__ = ["Sampler"]
+__all__ = ["Sampler", "positive_int"]
 
 
 class Sampler:
@@ -88,15 +88,15 @@ class Sampler:
         draws a progress bar on stderr.
         """
         if self._diffusion is not None:
-            n = _positive_int(n, "n")
+            n = positive_int(n, "n")
             y = self._labels(n, labels)
-            self._batch_size = _positive_int(batch_size, "batch_size")
+            self._batch_size = positive_int(batch_size, "batch_size")
             x = self._diffusion.sample(n, y, np.random.default_rng(seed), progress=progress, **diffusion)
             return np.clip(x, *self.value_range, out=x), y
         if diffusion:
             raise GenkitError(f"{', '.join(sorted(diffusion))} apply to diffusion exports; {self.name} is a '{self.family}' export.")
         self._require_sampling()
-        n = _positive_int(n, "n")
+        n = positive_int(n, "n")
         y = self._labels(n, labels)
         z = self._prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim)
         return self.decode(z, y, batch_size=batch_size), y
@@ -211,7 +211,7 @@ class Sampler:
         return y.astype(np.int32)
 
     def _run(self, network: str, feeds: dict, outputs: list[str], batch_size: int) -> list[np.ndarray]:
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = positive_int(batch_size, "batch_size")
         session, dtypes = self._sessions[network]
         feeds = {name: value.astype(dtypes[name], copy=False) for name, value in feeds.items()}
         total = len(next(iter(feeds.values())))
@@ -250,7 +250,8 @@ class _Prior:
         return (self.mean + eps @ self.scale_tril.T).astype(np.float32)  # z = mu + L eps
 
 
-def _positive_int(value, name: str) -> int:
+def positive_int(value, name: str) -> int:
+    """`value` as an int; a GenkitError names it (`name`) unless it is a positive integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise GenkitError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
