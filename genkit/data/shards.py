@@ -36,8 +36,7 @@ import numpy as np
 from genkit.data.dataset import Dataset
 from genkit.data.npz import _images, _labels
 from genkit.data.readers import READ_ERRORS
-from genkit.data.source import register_source
-from genkit.errors import GenkitError
+from genkit.data.source import data_error, register_source
 
 __all__ = ["SAMPLE", "Shards", "StreamedDataset", "streamed_dataset", "write_npz_shards", "write_tfrecord_shards"]
 
@@ -57,11 +56,12 @@ class Shards:
 
 def _matches(pattern: Optional[str], field: str, kind: str) -> tuple:
     if not pattern:
-        raise GenkitError(f"data.{field}: the {kind} source reads a glob of shard files here, but it is not set.")
+        raise data_error(field, f"the {kind} source reads a glob of shard files here, but it is not set.")
     files = tuple(p for p in sorted(glob.glob(str(Path(pattern).expanduser()))) if Path(p).is_file())
     if not files:
-        raise GenkitError(
-            f"data.{field}: {pattern!r} matches no files. Give a glob of shard files, e.g. 'shards/train-*' "
+        raise data_error(
+            field,
+            f"{pattern!r} matches no files. Give a glob of shard files, e.g. 'shards/train-*' "
             "(a relative path in a spec file is read from that file's folder)."
         )
     return files
@@ -134,13 +134,13 @@ def _npz_shard(path, data, labelled: bool):
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files if key in (data.x_key, data.y_key)}
     except READ_ERRORS as error:
-        raise GenkitError(f"data.path: {path} is not a readable .npz file ({error}).") from None
+        raise data_error("path", f"{path} is not a readable .npz file ({error}).") from None
     if data.x_key not in arrays:
-        raise GenkitError(f"data.x_key: shard {path} has no array {data.x_key!r}.")
+        raise data_error("x_key", f"shard {path} has no array {data.x_key!r}.")
     x = _images(arrays[data.x_key], f"data.x_key ({data.x_key!r} in {Path(path).name})")
     y = _labels(arrays, data.y_key, len(x), Path(path).name) if labelled else None
     if labelled and y is None:
-        raise GenkitError(f"data.y_key: labels are needed, but shard {path} has no array {data.y_key!r}.")
+        raise data_error("y_key", f"labels are needed, but shard {path} has no array {data.y_key!r}.")
     return x, y
 
 
@@ -152,7 +152,7 @@ def _npz_length(path, key: str) -> int:
             header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             return int(header(f)[0][0])
     except (KeyError, *READ_ERRORS) as error:
-        raise GenkitError(f"data.path: cannot read array {key!r} of shard {path} ({error}).") from None
+        raise data_error("path", f"cannot read array {key!r} of shard {path} ({error}).") from None
 
 
 def _npz_plan(shards: Shards, data, labelled: bool):
@@ -173,7 +173,7 @@ def _npz_plan(shards: Shards, data, labelled: bool):
     def arrays(path):
         x, y = _npz_shard(path.decode(), data, labelled)
         if x.shape[1:] != x0.shape[1:] or x.dtype != x0.dtype:
-            raise GenkitError(f"data.path: shard {path.decode()} holds {x.dtype} {x.shape[1:]}; the first holds {x0.dtype} {x0.shape[1:]}.")
+            raise data_error("path", f"shard {path.decode()} holds {x.dtype} {x.shape[1:]}; the first holds {x0.dtype} {x0.shape[1:]}.")
         yield (x, y) if labelled else (x,)
 
     def read_shard(path):
@@ -186,7 +186,7 @@ def _only_labels(path, data) -> np.ndarray:
     with np.load(path, allow_pickle=False) as f:
         y = _labels({k: f[k] for k in f.files if k == data.y_key}, data.y_key, _npz_length(path, data.x_key), Path(path).name)
     if y is None:
-        raise GenkitError(f"data.y_key: labels are needed, but shard {path} has no array {data.y_key!r}.")
+        raise data_error("y_key", f"labels are needed, but shard {path} has no array {data.y_key!r}.")
     return y
 
 
@@ -210,8 +210,9 @@ def _tfrecord_plan(shards: Shards, data, labelled: bool):
         else:
             size, top = counted.reduce(np.int64(0), lambda n, _: n + 1), np.int64(-1)
     except (tf.errors.OpError, StopIteration) as error:
-        raise GenkitError(
-            f"data.path: cannot read {shards.train[0]} as TFRecords of tf.train.Example with an encoded 'image'"
+        raise data_error(
+            "path",
+            f"cannot read {shards.train[0]} as TFRecords of tf.train.Example with an encoded 'image'"
             f"{' and an int64 label' if labelled else ''} ({type(error).__name__}: {getattr(error, 'message', error)})."
         ) from None
 

@@ -21,9 +21,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from genkit.errors import GenkitError, did_you_mean
+from genkit.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["SOURCES", "RawData", "existing_path", "get_source", "register_source"]
+__all__ = ["SOURCES", "RawData", "data_error", "existing_path", "get_source", "register_source"]
 
 
 @dataclass(frozen=True)
@@ -59,24 +59,34 @@ def register_source(name: str):
     return register
 
 
+def data_error(field: str, message: str) -> SpecError:
+    """The error for a problem with the spec's `data.<field>`, to raise where it is found.
+
+    A SpecError whose one Problem carries the field path ("data", field) as data, so the
+    CLI can point at the spec line that set it; its text reads `data.<field>: <message>`.
+    """
+    return SpecError([Problem(("data", field), message)])
+
+
 def get_source(name: str) -> SourceFn:
     try:
         return SOURCES[name]
     except KeyError:
-        raise GenkitError(f"data.source: got {name!r}. {did_you_mean(name, SOURCES)}") from None
+        raise data_error("source", f"got {name!r}. {did_you_mean(name, SOURCES)}") from None
 
 
 def existing_path(path: Optional[str], source: str, kind: str) -> Path:
-    """`data.path` as a Path that exists and is a `kind` ("file" or "folder"), else a GenkitError."""
+    """`data.path` as a Path that exists and is a `kind` ("file" or "folder"), else a SpecError on it."""
     what = "a .npz file" if kind == "file" else "a folder with one sub-folder of images per class"
     if not path:
-        raise GenkitError(f"data.path: the {source} source reads {what}, but data.path is not set.")
+        raise data_error("path", f"the {source} source reads {what}, but data.path is not set.")
     found = Path(path).expanduser()
     if not found.exists():
-        raise GenkitError(
-            f"data.path: {path!r} does not exist. Give the path of {what} "
+        raise data_error(
+            "path",
+            f"{path!r} does not exist. Give the path of {what} "
             "(a relative data.path in a spec file is read from that file's folder)."
         )
     if (kind == "file") != found.is_file():
-        raise GenkitError(f"data.path: {path!r} is not {what}.")
+        raise data_error("path", f"{path!r} is not {what}.")
     return found

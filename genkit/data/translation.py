@@ -34,9 +34,8 @@ from genkit.data.dataset import Dataset, _index_stream
 from genkit.data.folder import IMAGE_SUFFIXES, _read_images
 from genkit.data.load import _scaled, limited_test_size
 from genkit.data.readers import READ_ERRORS
-from genkit.data.source import existing_path, get_source
+from genkit.data.source import data_error, existing_path, get_source
 from genkit.data.splits import holdout, validation_split
-from genkit.errors import GenkitError
 
 __all__ = ["TranslationDataset", "degrade_resolution", "dilate", "load_translation"]
 
@@ -168,15 +167,16 @@ def _npz_domains(data, paired: bool):
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files}
     except READ_ERRORS as error:
-        raise GenkitError(f"data.path: {data.path!r} is not a readable .npz file ({error}).") from None
-    for field, key in (("data.x_key", key_a), ("data.translation", key_b)):
+        raise data_error("path", f"{data.path!r} is not a readable .npz file ({error}).") from None
+    for field, key in (("x_key", key_a), ("translation", key_b)):
         if key not in arrays:
-            what = "domain A" if field == "data.x_key" else f"domain B (translation.target_key {key!r})"
-            raise GenkitError(f"{field}: {path.name} has no array {key!r} for {what}; it holds {sorted(arrays)}.")
+            what = "domain A" if field == "x_key" else f"domain B (translation.target_key {key!r})"
+            raise data_error(field, f"{path.name} has no array {key!r} for {what}; it holds {sorted(arrays)}.")
     a, b = arrays[key_a], arrays[key_b]
     if paired and len(a) != len(b):
-        raise GenkitError(
-            f"data.translation: paired data needs one B image per A image; {path.name} holds {len(a)} in "
+        raise data_error(
+            "translation",
+            f"paired data needs one B image per A image; {path.name} holds {len(a)} in "
             f"{key_a!r} and {len(b)} in {key_b!r}. Use pairing: unpaired for independent domains."
         )
     if "x_test" in arrays and f"{key_b}_test" in arrays:
@@ -190,20 +190,21 @@ def _folder_domains(data, paired: bool):
     root = existing_path(data.path, "folder", "folder")
     found = {name: root / name for name in ("trainA", "trainB", "testA", "testB") if (root / name).is_dir()}
     if "trainA" not in found or "trainB" not in found:
-        raise GenkitError(
-            f"data.path: {data.path!r} needs sub-folders trainA/ and trainB/ (and optionally testA/, testB/) "
+        raise data_error(
+            "path",
+            f"{data.path!r} needs sub-folders trainA/ and trainB/ (and optionally testA/, testB/) "
             "holding the images of domains A and B."
         )
     files = {name: sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for name, folder in found.items()}
     for name, listed in files.items():
         if not listed:
-            raise GenkitError(f"data.path: {found[name]} holds no {'/'.join(IMAGE_SUFFIXES)} images.")
+            raise data_error("path", f"{found[name]} holds no {'/'.join(IMAGE_SUFFIXES)} images.")
     if paired:
         for a_name, b_name in (("trainA", "trainB"), ("testA", "testB")):
             if a_name in files and b_name in files:
                 files[a_name], files[b_name] = _matched(files[a_name], files[b_name], found[a_name], found[b_name])
     if ("testA" in files) != ("testB" in files):
-        raise GenkitError(f"data.path: {data.path!r} has {'testA' if 'testA' in files else 'testB'}/ but not its other half.")
+        raise data_error("path", f"{data.path!r} has {'testA' if 'testA' in files else 'testB'}/ but not its other half.")
     images = {name: _read_images(listed, data.color_mode, data.image_size) for name, listed in files.items()}
     a, b = images["trainA"], images["trainB"]
     origin = f"image folders {found['trainA']} -> {found['trainB']}"
@@ -222,8 +223,9 @@ def _matched(files_a, files_b, folder_a, folder_b):
         listed = lambda names: ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")  # noqa: E731
         missing = [f"{len(only_a)} in {folder_a} without a partner ({listed(only_a)})"] if only_a else []
         missing += [f"{len(only_b)} in {folder_b} without a partner ({listed(only_b)})"] if only_b else []
-        raise GenkitError(
-            f"data.translation: paired images are matched by file name; {' and '.join(missing)}. Rename or "
+        raise data_error(
+            "translation",
+            f"paired images are matched by file name; {' and '.join(missing)}. Rename or "
             "remove them, or use pairing: unpaired."
         )
     names = sorted(by_name_a)
@@ -239,8 +241,9 @@ def load_translation(data, seed: int) -> TranslationDataset:
     reader = _READERS.get(data.source, _builtin_domains)
     a_train, b_train, a_test, b_test, origin = reader(data, paired)
     if a_train.shape[1:] != b_train.shape[1:] or a_test.shape[1:] != b_train.shape[1:] or b_test.shape[1:] != b_train.shape[1:]:
-        raise GenkitError(
-            f"data.translation: domains A and B must hold images of one shape; got A {a_train.shape[1:]} and B "
+        raise data_error(
+            "translation",
+            f"domains A and B must hold images of one shape; got A {a_train.shape[1:]} and B "
             f"{b_train.shape[1:]} (test: {a_test.shape[1:]} and {b_test.shape[1:]})."
         )
     if data.limit is not None:
@@ -250,8 +253,9 @@ def load_translation(data, seed: int) -> TranslationDataset:
     train_a, val_a = validation_split(len(a_train), data.validation_split, seed)
     train_b, val_b = (train_a, val_a) if paired else validation_split(len(b_train), data.validation_split, seed + 1)
     if len(train_a) == 0 or len(train_b) == 0:
-        raise GenkitError(
-            f"data.validation_split: {data.validation_split} of {min(len(a_train), len(b_train))} training image(s) "
+        raise data_error(
+            "validation_split",
+            f"{data.validation_split} of {min(len(a_train), len(b_train))} training image(s) "
             "leaves none to train on; lower it or raise data.limit."
         )
     a_val, b_val = a_train[val_a], b_train[val_b]
