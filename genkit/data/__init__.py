@@ -17,7 +17,8 @@ Nothing here imports TensorFlow at module load. The denoising corruptions live i
 from genkit.data import builtin, folder, npz  # noqa: F401  (importing them registers the sources)
 from genkit.data.builtin import BUILTIN_CLASSES, BUILTIN_SHAPES
 from genkit.data.dataset import Dataset
-from genkit.data.load import limited_test_size, load_data
+from genkit.data.arrays import limited_test_size
+from genkit.data.load import load_data
 from genkit.data.source import SOURCES, RawData, register_source
 
 __all__ = ["BUILTIN_CLASSES", "BUILTIN_SHAPES", "SOURCES", "Dataset", "RawData", "limited_test_size", "load_data", "register_source"]

@@ -89,7 +89,7 @@ class Dataset:
         # there is nothing for `.cache()` to save.
         arrays = tuple(tf.constant(a) for a in (x, y) if a is not None)
         if from_batch is not None:
-            batches = _index_stream(len(x), batch_size, shuffle, seed, drop_remainder, from_batch)
+            batches = index_stream(len(x), batch_size, shuffle, seed, drop_remainder, from_batch)
         else:
             indices = tf.data.Dataset.range(len(x))
             if shuffle:
@@ -102,7 +102,7 @@ class Dataset:
         return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _index_stream(n: int, batch_size: int, shuffle: bool, seed: int, drop_remainder: bool, from_batch: int):
+def index_stream(n: int, batch_size: int, shuffle: bool, seed: int, drop_remainder: bool, from_batch: int):
     """Endless batches of indices into n examples, from batch `from_batch` on; pass p is in
     the order of a stateless permutation seeded by (seed, p), the same in any process."""
     import tensorflow as tf

@@ -47,7 +47,7 @@ def folder(data) -> RawData:
         files += images
         labels += [label] * len(images)
 
-    x = _read_images(files, data.color_mode, data.image_size)
+    x = read_images(files, data.color_mode, data.image_size)
     y = np.asarray(labels, np.int64)
     train, test = holdout(y, every=HOLDOUT_EVERY)
     if len(train) == 0:
@@ -57,7 +57,7 @@ def folder(data) -> RawData:
     return RawData(x[train], y[train], x[test], y[test], origin=origin)
 
 
-def _read_images(files: list[Path], color_mode: str, image_size) -> np.ndarray:
+def read_images(files: list[Path], color_mode: str, image_size) -> np.ndarray:
     """(N, H, W) for grayscale or (N, H, W, 3) for rgb, uint8."""
     images = []
     for path in files:

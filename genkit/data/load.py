@@ -18,12 +18,13 @@ from typing import Optional
 
 import numpy as np
 
+from genkit.data.arrays import limited_test_size, scaled
 from genkit.data.dataset import Dataset
 from genkit.data.shards import Shards, streamed_dataset
 from genkit.data.source import data_error, get_source
 from genkit.data.splits import validation_split
 
-__all__ = ["load_data", "limited_test_size"]
+__all__ = ["load_data"]
 
 
 def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
@@ -79,7 +80,7 @@ def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset
     low, high = data.range
 
     def prepared(x, y, keep=slice(None)):
-        return _scaled(x[keep], low, high), (y[keep].reshape(-1).astype(np.int32) if labelled else None)
+        return scaled(x[keep], low, high), (y[keep].reshape(-1).astype(np.int32) if labelled else None)
 
     x_tr, y_tr = prepared(x_train, y_train, train)
     x_val, y_val = prepared(x_train, y_train, val)
@@ -99,24 +100,8 @@ def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset
     )
 
 
-def limited_test_size(limit: int) -> int:
-    """Test examples kept when `data.limit` is `limit`: max(100, limit // 4)."""
-    return max(100, limit // 4)
 
 
 def _head(y, n):
     return None if y is None else y[:n]
 
-
-def _scaled(x: np.ndarray, low: float, high: float) -> np.ndarray:
-    """float32 copy of `x` in [low, high], with a channel axis on (N, H, W) images.
-
-    Integer data are 8-bit counts (0..255 -> [0, 1]); float data are already in [0, 1].
-    """
-    out = x.astype(np.float32)  # a copy, so the in-place steps below leave `x` alone
-    if np.issubdtype(x.dtype, np.integer):
-        out /= 255.0
-    if (low, high) != (0.0, 1.0):
-        out *= high - low  # [0, 1] -> [low, high]; for [-1, 1] this is x / 127.5 - 1
-        out += low
-    return out[..., None] if out.ndim == 3 else out  # (N, H, W) -> (N, H, W, 1)

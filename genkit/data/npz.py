@@ -20,10 +20,11 @@ from typing import Optional
 
 import numpy as np
 
+from genkit.data.arrays import checked_images, checked_labels
 from genkit.data.readers import READ_ERRORS
 from genkit.data.source import RawData, data_error, existing_path, register_source
 from genkit.data.splits import holdout
-from genkit.errors import GenkitError, did_you_mean
+from genkit.errors import did_you_mean
 
 __all__ = ["npz"]
 
@@ -44,19 +45,19 @@ def npz(data) -> RawData:
             f"{path.name} has no array {data.x_key!r}; it holds {', '.join(sorted(arrays))}. "
             f"{did_you_mean(data.x_key, arrays)}"
         )
-    x = _images(arrays[data.x_key], f"data.x_key ({data.x_key!r} in {path.name})")
-    y = _labels(arrays, data.y_key, len(x), path.name)
+    x = checked_images(arrays[data.x_key], f"data.x_key ({data.x_key!r} in {path.name})")
+    y = checked_labels(arrays, data.y_key, len(x), path.name)
     origin = f"npz file {path} (images {data.x_key!r}, {_label_note(data.y_key, y)})"
 
     if "x_test" in arrays and data.x_key != "x_test":
-        x_test = _images(arrays["x_test"], f"'x_test' in {path.name}")
+        x_test = checked_images(arrays["x_test"], f"'x_test' in {path.name}")
         if x_test.shape[1:] != x.shape[1:]:
             raise data_error(
                 "path",
                 f"in {path.name}, 'x_test' has images of shape {x_test.shape[1:]} but "
                 f"{data.x_key!r} has {x.shape[1:]}."
             )
-        y_test = _labels(arrays, "y_test", len(x_test), path.name) if y is not None else None
+        y_test = checked_labels(arrays, "y_test", len(x_test), path.name) if y is not None else None
         if y is not None and y_test is None:
             origin = f"npz file {path} (images {data.x_key!r}, labels {data.y_key!r} but no 'y_test')"
             y = None  # labels in one split only are no labels
@@ -70,46 +71,8 @@ def npz(data) -> RawData:
     )
 
 
-def _images(x: np.ndarray, where: str) -> np.ndarray:
-    """`x` checked to be images or vectors of 0-255 counts or [0, 1] floats (counts become uint8)."""
-    if x.ndim not in (2, 3, 4) or len(x) == 0:
-        raise GenkitError(
-            f"{where}: got an array of shape {x.shape}; expected (N, H, W), (N, H, W, C) or flat (N, D) "
-            "with N >= 1."
-        )
-    if np.issubdtype(x.dtype, np.integer):
-        if x.min() < 0 or x.max() > 255:
-            raise GenkitError(
-                f"{where}: integer values span {x.min()}..{x.max()}; expected 8-bit counts 0-255."
-            )
-        return x.astype(np.uint8, copy=False)
-    if np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
-            raise GenkitError(
-                f"{where}: float values span [{np.nanmin(x):g}, {np.nanmax(x):g}]; expected [0, 1] "
-                "(or uint8 counts 0-255). Rescale the array before saving it."
-            )
-        return x
-    raise GenkitError(f"{where}: got dtype {x.dtype}; expected uint8 counts or floats in [0, 1].")
 
 
-def _labels(arrays: dict, key: Optional[str], n: int, name: str) -> Optional[np.ndarray]:
-    """Integer labels under `key`, or None when `key` is null or absent."""
-    if key is None or key not in arrays:
-        return None
-    y = arrays[key]
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]  # (N, 1), as keras.datasets.cifar10 stores labels
-    field = "y_key" if key != "y_test" else "path"
-    if y.shape != (n,):
-        raise data_error(field, f"{key!r} in {name} has shape {y.shape}; expected ({n},), one integer per image.")
-    # Labels saved through pandas or lists often arrive as floats; whole numbers are fine.
-    whole = np.issubdtype(y.dtype, np.integer) or (
-        np.issubdtype(y.dtype, np.floating) and bool((y == np.round(y)).all())
-    )
-    if not whole or y.min() < 0:
-        raise data_error(field, f"{key!r} in {name} must hold class numbers 0, 1, 2, ...; got {y[:5]}...")
-    return y.astype(np.int64)
 
 
 def _label_note(key: Optional[str], y: Optional[np.ndarray]) -> str:

@@ -34,7 +34,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from genkit.data.dataset import Dataset
-from genkit.data.npz import _images, _labels
+from genkit.data.arrays import checked_images, checked_labels, limited_test_size, scaled
 from genkit.data.readers import READ_ERRORS
 from genkit.data.source import data_error, register_source
 
@@ -137,8 +137,8 @@ def _npz_shard(path, data, labelled: bool):
         raise data_error("path", f"{path} is not a readable .npz file ({error}).") from None
     if data.x_key not in arrays:
         raise data_error("x_key", f"shard {path} has no array {data.x_key!r}.")
-    x = _images(arrays[data.x_key], f"data.x_key ({data.x_key!r} in {Path(path).name})")
-    y = _labels(arrays, data.y_key, len(x), Path(path).name) if labelled else None
+    x = checked_images(arrays[data.x_key], f"data.x_key ({data.x_key!r} in {Path(path).name})")
+    y = checked_labels(arrays, data.y_key, len(x), Path(path).name) if labelled else None
     if labelled and y is None:
         raise data_error("y_key", f"labels are needed, but shard {path} has no array {data.y_key!r}.")
     return x, y
@@ -184,7 +184,7 @@ def _npz_plan(shards: Shards, data, labelled: bool):
 
 def _only_labels(path, data) -> np.ndarray:
     with np.load(path, allow_pickle=False) as f:
-        y = _labels({k: f[k] for k in f.files if k == data.y_key}, data.y_key, _npz_length(path, data.x_key), Path(path).name)
+        y = checked_labels({k: f[k] for k in f.files if k == data.y_key}, data.y_key, _npz_length(path, data.x_key), Path(path).name)
     if y is None:
         raise data_error("y_key", f"labels are needed, but shard {path} has no array {data.y_key!r}.")
     return y
@@ -244,7 +244,6 @@ def streamed_dataset(shards: Shards, data, seed: int, labelled: bool) -> Streame
     """The `Dataset` of a streamed source: training stream, in-memory sample, val and test arrays."""
     import tensorflow as tf
 
-    from genkit.data.load import _scaled, limited_test_size
 
     plan = _npz_plan if shards.kind == "npz_shards" else _tfrecord_plan
     read_shard, size, top, shape, dtype = plan(shards, data, labelled)
@@ -262,7 +261,7 @@ def streamed_dataset(shards: Shards, data, seed: int, labelled: bool) -> Streame
 
     def in_memory(x, y, n=None):
         x, y = x[:n], (None if y is None else y[:n])
-        return _scaled(x, *data.range), (None if y is None else y.reshape(-1).astype(np.int32))
+        return scaled(x, *data.range), (None if y is None else y.reshape(-1).astype(np.int32))
 
     x_sample, y_sample = in_memory(*_collect(stream(False, 0).take(SAMPLE)))
     n_test = limited_test_size(data.limit) if data.limit is not None else None

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genkit.data.dataset import Dataset, _index_stream
-from genkit.data.folder import IMAGE_SUFFIXES, _read_images
-from genkit.data.load import _scaled, limited_test_size
+from genkit.data.dataset import Dataset, index_stream
+from genkit.data.folder import IMAGE_SUFFIXES, read_images
+from genkit.data.arrays import limited_test_size, scaled
 from genkit.data.readers import READ_ERRORS
 from genkit.data.source import data_error, existing_path, get_source
 from genkit.data.splits import holdout, validation_split
@@ -90,7 +90,7 @@ def _index_batches(n, batch_size, *, shuffle, seed, drop_remainder, from_batch):
     import tensorflow as tf
 
     if from_batch is not None:
-        return _index_stream(n, batch_size, shuffle, seed, drop_remainder, from_batch)
+        return index_stream(n, batch_size, shuffle, seed, drop_remainder, from_batch)
     indices = tf.data.Dataset.range(n)
     if shuffle:
         indices = indices.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
@@ -205,7 +205,7 @@ def _folder_domains(data, paired: bool):
                 files[a_name], files[b_name] = _matched(files[a_name], files[b_name], found[a_name], found[b_name])
     if ("testA" in files) != ("testB" in files):
         raise data_error("path", f"{data.path!r} has {'testA' if 'testA' in files else 'testB'}/ but not its other half.")
-    images = {name: _read_images(listed, data.color_mode, data.image_size) for name, listed in files.items()}
+    images = {name: read_images(listed, data.color_mode, data.image_size) for name, listed in files.items()}
     a, b = images["trainA"], images["trainB"]
     origin = f"image folders {found['trainA']} -> {found['trainB']}"
     if "testA" in images:
@@ -263,16 +263,16 @@ def load_translation(data, seed: int) -> TranslationDataset:
         n_val, n_test = min(len(a_val), len(b_val)), min(len(a_test), len(b_test))
         a_val, b_val, a_test, b_test = a_val[:n_val], b_val[:n_val], a_test[:n_test], b_test[:n_test]
     low, high = data.range
-    x_train = _scaled(a_train[train_a], low, high)
+    x_train = scaled(a_train[train_a], low, high)
     return TranslationDataset(
         source=data.source,
         origin=origin,
         x_train=x_train,
-        y_train=_scaled(b_train[train_b], low, high),
-        x_val=_scaled(a_val, low, high),
-        y_val=_scaled(b_val, low, high),
-        x_test=_scaled(a_test, low, high),
-        y_test=_scaled(b_test, low, high),
+        y_train=scaled(b_train[train_b], low, high),
+        x_val=scaled(a_val, low, high),
+        y_val=scaled(b_val, low, high),
+        x_test=scaled(a_test, low, high),
+        y_test=scaled(b_test, low, high),
         num_classes=None,
         shape=x_train.shape[1:],
         range=(float(low), float(high)),
