@@ -22,6 +22,7 @@ import keras
 from genkit.errors import Problem, SpecError
 from genkit.nets.construct import LayerNamer, call_layer, make_layer
 from genkit.nets.graph import build_graph
+from genkit.nets.user_blocks import use_network_builder
 from genkit.spec.schema import NetworkSpec
 
 __all__ = ["build_network", "resolve_input_shape"]
@@ -210,3 +211,6 @@ def _parse_items(items, path):
             (layer_name, kwargs), = item.items()
             entries.append({"index": i, "layer": layer_name, "kwargs": kwargs, "path": where + (layer_name,)})
     return entries, problems
+
+
+use_network_builder(build_network)

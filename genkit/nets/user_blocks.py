@@ -21,7 +21,17 @@ from __future__ import annotations
 
 from genkit.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["UserBlock", "make_user_block"]
+__all__ = ["UserBlock", "make_user_block", "use_network_builder"]
+
+# How a block's body becomes a network: `genkit.nets.builder.build_network`, handed over by
+# the builder when it loads. The builder reaches this module (through `construct`) to build
+# blocks, so importing it back here would make the two modules a cycle.
+_BUILD = {}
+
+
+def use_network_builder(build_network) -> None:
+    """Set the function that builds a block's body: (name, NetworkSpec, **options) -> keras.Model."""
+    _BUILD["network"] = build_network
 
 
 def make_user_block(block_name, block_spec, kwargs, path, name, blocks, active=()):
@@ -64,8 +74,7 @@ class UserBlock:
         self.active = active
 
     def __call__(self, inputs):
-        from genkit.nets.builder import build_network
-
+        build_network = _BUILD["network"]
         tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         names = self.block_spec.inputs
         if len(tensors) != len(names):
