@@ -18,7 +18,7 @@ import numpy as np
 from genkit.data import load_data
 from genkit.evaluate.classifier import class_accuracy, train_classifier
 from genkit.runtime import Sampler
-from genkit.spec.schema import DataSpec
+from genkit.spec.data_section import DataSpec
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import time
 
 from genkit.data import load_data
 from genkit.errors import GenkitError
-from genkit.spec.schema import DataSpec
+from genkit.spec.data_section import DataSpec
 
 FULL_SIZES = (60_000, 10_000)  # train (with validation) and test images of the real set
 

@@ -127,7 +127,7 @@ def measure_throughput(export_dir: Path, model, budget: float):
     import numpy as np
 
     from genkit.runtime import make_session
-    from genkit.runtime.manifest import load_manifest
+    from genkit.manifest import load_manifest
 
     manifest = load_manifest(export_dir)
     spec = manifest["sampling"]

@@ -106,7 +106,7 @@ def _network_summary(model, verbose: bool) -> str:
     from genkit.nets import count_params, summarize
 
     lines, total, trainable = [], 0, 0
-    additions = model.additions()
+    additions = model.describe()
     for role, net in model.networks().items():
         n, t = count_params(net)
         total, trainable = total + n, trainable + t
@@ -124,12 +124,13 @@ def _network_summary(model, verbose: bool) -> str:
 def cmd_train(args):
     loaded = _load(args)
     _quiet_tensorflow()
+    from genkit.evaluate.sample_quality import sample_scores
     from genkit.train import train
 
     try:
         if args.allow_spec_change and not args.resume:
             raise GenkitError("--allow-spec-change applies with --resume: it lets a run continue under a changed spec.")
-        return train(loaded, resume=args.resume, allow_spec_change=args.allow_spec_change)
+        return train(loaded, resume=args.resume, allow_spec_change=args.allow_spec_change, score_samples=sample_scores)
     except SpecError as err:
         raise _located(err, loaded) from None
 
@@ -220,10 +221,10 @@ def cmd_new(args):
     from genkit.atomic import atomic_write_text
     from genkit.spec.starter import starter_spec
 
-    from genkit.spec.schema import FAMILIES
+    from genkit.spec.card import family_names
     from genkit.spec.starter import DATASET_SHAPES
 
-    _check_choice("family", args.family, FAMILIES)
+    _check_choice("family", args.family, family_names())
     _check_choice("--dataset", args.dataset, DATASET_SHAPES)
     text = starter_spec(args.family, args.dataset)
     if args.out is None:
@@ -254,11 +255,13 @@ def cmd_layers(args):
 
     blocks = set(list_blocks())
     if args.family:
-        from genkit.spec.schema import FAMILIES, FAMILY_NETWORKS, LOSS_SCHEMAS
+        from genkit.spec.card import card, family_names
 
-        _check_choice("--family", args.family, FAMILIES)
-        print(f"{args.family}: networks {', '.join(FAMILY_NETWORKS[args.family])}")
-        for name, field in LOSS_SCHEMAS[args.family].model_fields.items():
+        _check_choice("--family", args.family, family_names())
+        declared = card(args.family)
+        print(f"{args.family}: {declared.summary}")
+        print(f"networks {', '.join(declared.roles)}")
+        for name, field in declared.loss.model_fields.items():
             print(f"  loss.{name:<24} default {field.default!r:<10} {field.description}")
         print("layers (any of these, in any network):")
     for name in list_layers():
@@ -315,7 +318,9 @@ def cmd_sample(args):
 _ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(families: str = "a family name; `genkit new --help` lists them") -> argparse.ArgumentParser:
+    """The command-line parser. `families`: the family list the help of `new` and `layers` shows
+    (read from the cards only for those commands, so `genkit sample` starts without pydantic)."""
     parser = argparse.ArgumentParser(prog="genkit", description="Declarative deep generative models from YAML specs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -361,10 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of specs (for editors)").set_defaults(func=cmd_schema)
     p = sub.add_parser("layers", help="list the layer names a spec may use, with their arguments")
     p.add_argument("--blocks", action="store_true", help="only genkit's own blocks")
-    p.add_argument("--family", help="also list that family's networks and loss options")
+    p.add_argument("--family", help=f"also list that family's networks and loss options ({families})")
     p.set_defaults(func=cmd_layers)
     p = sub.add_parser("new", help="write a commented starter spec that runs as written")
-    p.add_argument("family", help="autoencoder, sparse_ae, denoising_ae, contractive_ae, vae or cvae")
+    p.add_argument("family", help=families)
     p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10")
     p.add_argument("--out", help="file to write (default: print)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -425,7 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     global _DEBUG
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    families = None
+    if argv[:1] in (["new"], ["layers"]):
+        from genkit.spec.card import family_names
+
+        families = ", ".join(family_names())
+    args = (build_parser(families) if families else build_parser()).parse_args(argv)
     _DEBUG = args.debug
     try:
         args.func(args)

@@ -51,7 +51,7 @@ def _tiny(family):
 
 def _weights_after_steps(raw, distribute, steps=3):
     from genkit.spec import validate_dict
-    from genkit.train.runner import prepare
+    from genkit.train import prepare
 
     raw = json.loads(json.dumps(raw))
     raw["train"]["distribute"] = distribute
@@ -80,7 +80,7 @@ def _initial(raw):
     import keras
 
     from genkit.spec import validate_dict
-    from genkit.train.runner import build_model
+    from genkit.train import build_model
 
     spec = validate_dict(raw)
     keras.utils.set_random_seed(spec.seed)
@@ -104,7 +104,7 @@ def multi_worker(runs_dir, out):
 
 def mixed_precision_step(family):
     from genkit.spec import validate_dict
-    from genkit.train.runner import prepare
+    from genkit.train import prepare
     from tests.tiny import tiny_spec_of
 
     raw = tiny_spec_of(family, **{"train.precision": "mixed_float16", "data.limit": 64})
@@ -118,7 +118,7 @@ def mixed_precision_step(family):
 def xla_steps(*families):
     """Two XLA-compiled train steps of each family; its last logged loss (the first value logged)."""
     from genkit.spec import validate_dict
-    from genkit.train.runner import prepare
+    from genkit.train import prepare
     from tests.tiny import tiny_spec_of
 
     out = {}

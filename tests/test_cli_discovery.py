@@ -5,7 +5,9 @@ import yaml
 
 from genkit.cli import main
 from genkit.spec import validate_dict
-from genkit.spec.schema import FAMILIES
+from genkit.spec.card import family_names
+
+FAMILIES = family_names()
 
 OFFLINE_DATASETS = ("mnist", "fashion_mnist")  # cifar10 has no packaged offline copy
 

@@ -22,7 +22,7 @@ from PIL import Image
 from genkit.data import SOURCES, builtin, limited_test_size, load_data
 from genkit.data.builtin import DOWNLOAD_TIMEOUT, keras_datasets_dir
 from genkit.errors import GenkitError
-from genkit.spec.schema import DATA_SOURCES, DataSpec
+from genkit.spec.data_section import DATA_SOURCES, DataSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -243,7 +243,7 @@ def test_failed_download_leaves_nothing_in_the_keras_cache(monkeypatch):
 
 def test_loading_does_not_import_tensorflow(offline):
     code = (
-        "import sys; from genkit.data import load_data; from genkit.spec.schema import DataSpec; "
+        "import sys; from genkit.data import load_data; from genkit.spec.data_section import DataSpec; "
         "load_data(DataSpec(source='mnist', limit=100), 0); print('tensorflow' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -454,7 +454,7 @@ def test_gaussian_noise_stays_in_range_inside_a_compiled_function():
 
 def test_excluded_classes_leave_training_but_stay_in_the_test_split():
     from genkit.data import load_data
-    from genkit.spec.schema import DataSpec
+    from genkit.spec.data_section import DataSpec
 
     data = load_data(DataSpec(source="mnist", labels=True, exclude_classes=[7, 1]), seed=0)
     assert not np.isin(np.concatenate([data.y_train, data.y_val]), [7, 1]).any()

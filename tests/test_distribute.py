@@ -18,7 +18,7 @@ from genkit.data import load_data
 from genkit.data.shards import write_npz_shards, write_tfrecord_shards
 from genkit.errors import SpecError
 from genkit.spec import validate_dict
-from genkit.spec.schema import DataSpec
+from genkit.spec.data_section import DataSpec
 from genkit.train.distribute import check_global_batch
 from tests.tiny import GAN_LOSSES, LOSSES, tiny_spec
 
@@ -188,7 +188,7 @@ def test_streamed_sources_refuse_in_memory_options_and_need_test_shards():
 
 
 def test_a_tiny_vae_trains_from_streamed_shards(tmp_path):
-    from genkit.train.runner import prepare
+    from genkit.train import prepare
 
     x, y = _digits(64)
     big = np.repeat(np.repeat(x[:, :, :], 5, axis=1), 5, axis=2)[:, :28, :28]  # (64, 28, 28)

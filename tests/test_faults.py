@@ -276,3 +276,22 @@ def test_a_read_only_run_folder_is_a_clear_error_and_leaves_the_checkpoints_inta
     err = capsys.readouterr().err
     assert run_dir.name in err and "writable" in err and "--resume" in err and "Traceback" not in err
     assert digest(run_dir / "checkpoints") == before
+
+
+def test_weights_written_before_the_average_was_renamed_still_load(tmp_path):
+    """Runs trained when the weight average was `denoiser_ema` (or `generator_ema`) still resume and export."""
+    from genkit.spec import validate_dict
+    from genkit.train import prepare
+    from genkit.train.checkpoint import load_with_optimizer
+
+    spec = validate_dict(tiny_spec("ddpm", **{"train.ema": 0.9}))
+    model = prepare(spec, quiet=True).model
+    model.ema_network.set_weights([w + 0.5 for w in model.ema_network.get_weights()])
+    path = tmp_path / "old.weights.h5"
+    model.save_weights(path)
+    with h5py.File(path, "r+") as f:
+        f.move("ema_network", "denoiser_ema")  # the layout of a weights file from before the rename
+    twin = prepare(spec, quiet=True).model
+    load_with_optimizer(twin, path)
+    for a, b in zip(model.ema_network.weights, twin.ema_network.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -19,7 +19,7 @@ from genkit.errors import GenkitError
 from genkit.evaluate.classifier import class_accuracy, train_classifier
 from genkit.evaluate.distribution import frechet_distance, kernel_inception_distance, mode_coverage, precision_recall
 from genkit.evaluate.features import Extractor, get_extractor
-from genkit.spec.schema import DataSpec
+from genkit.spec.data_section import DataSpec
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,11 @@ import tensorflow as tf
 
 from genkit.cli import main
 from genkit.errors import SpecError
+from genkit.modeling.adversarial import draw_latents
+from genkit.modeling.steps import judge_as_one_batch, optimizer_variables
 from genkit.nets.blocks import MinibatchDiscrimination, MinibatchStdDev
 from genkit.spec import validate_dict
+from genkit.spec.card import card
 from genkit.train import prepare
 from genkit.train.checkpoint import load_with_optimizer
 from genkit.train.gan_monitor import AdversarialMonitor, mean_pairwise_distance, nearest_neighbour_distances
@@ -47,11 +50,11 @@ def problems(spec_dict):
 def test_train_step_moves_both_players_and_makes_k_opponent_updates_per_generator_update(family, steps_field):
     prep = build(family, **{f"loss.{steps_field}": 2})
     model, batch = prep.model, first_batch(prep)
-    opponent = getattr(model, model.opponent)
+    opponent = model.critic if family == "wgan" else model.discriminator
     g_before, d_before = weights(model.generator), weights(opponent)
     logs = [model.train_step(batch) for _ in range(3)]
     assert moved(g_before, weights(model.generator)) and moved(d_before, weights(opponent))
-    generator_optimizer, opponent_optimizer = (opt for opt, _ in model.optimizer_variables())
+    generator_optimizer, opponent_optimizer = (opt for opt, _ in optimizer_variables(model, card(family)))
     assert int(generator_optimizer.iterations) == 3 and int(opponent_optimizer.iterations) == 6
     assert all(np.isfinite(float(v)) for v in logs[-1].values())
     if family == "wgan":
@@ -134,16 +137,16 @@ def test_weight_clipping_holds_after_every_critic_step():
 def test_generator_weight_average_follows_the_warmed_up_decay():
     prep = build("gan", **{"train.ema": 0.99})
     model = prep.model
-    average_before = [np.array(w) for w in model.generator_ema.weights]
+    average_before = [np.array(w) for w in model.ema_network.weights]
     model.train_step(first_batch(prep))
     decay = min(0.99, (1 + 1) / (10 + 1))  # one generator update so far
-    for before, average, current in zip(average_before, model.generator_ema.weights, model.generator.weights):
+    for before, average, current in zip(average_before, model.ema_network.weights, model.generator.weights):
         np.testing.assert_allclose(np.array(average), decay * before + (1 - decay) * np.array(current), rtol=1e-5, atol=1e-6)
-    assert model.sampling_network is model.generator_ema
-    networks, _ = model.export_plan(prep.data.x_train)
-    assert networks["generator"] is model.generator_ema
+    assert model.sampling_network is model.ema_network
+    plan = model.export_plan(prep.data.x_train)
+    assert plan.networks["generator"] is model.ema_network
     z = np.random.default_rng(0).standard_normal((2, 8)).astype("float32")
-    np.testing.assert_allclose(model.sample(2, seed=0), model.generator_ema.predict(z, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(model.sample(2, seed=0), model.ema_network.predict(z, verbose=0), atol=1e-6)
 
 
 def test_saved_weights_restore_both_optimizers_iterations_and_moments(tmp_path):
@@ -155,12 +158,12 @@ def test_saved_weights_restore_both_optimizers_iterations_and_moments(tmp_path):
     prep.model.save_weights(tmp_path / "model.weights.h5")
     fresh = build("gan", **overrides).model
     load_with_optimizer(fresh, tmp_path / "model.weights.h5")
-    for (saved, _), (loaded, _) in zip(prep.model.optimizer_variables(), fresh.optimizer_variables()):
+    for (saved, _), (loaded, _) in zip(optimizer_variables(prep.model, card("gan")), optimizer_variables(fresh, card("gan"))):
         assert type(saved) is type(loaded) and len(saved.variables) == len(loaded.variables) > 2
         for a, b in zip(saved.variables, loaded.variables):
             np.testing.assert_array_equal(np.array(a), np.array(b))
-    assert [int(o.iterations) for o, _ in fresh.optimizer_variables()] == [2, 4]
-    for a, b in zip(prep.model.generator_ema.weights, fresh.generator_ema.weights):
+    assert [int(o.iterations) for o, _ in optimizer_variables(fresh, card("gan"))] == [2, 4]
+    for a, b in zip(prep.model.ema_network.weights, fresh.ema_network.weights):
         np.testing.assert_array_equal(np.array(a), np.array(b))
 
 
@@ -185,7 +188,7 @@ def test_the_preview_shows_the_same_latents_every_epoch():
 # --------------------------------------------------------------------------- monitor
 def test_monitor_warns_once_when_the_discriminator_wins_outright():
     stream = io.StringIO()
-    monitor = AdversarialMonitor(np.zeros((2, 4)), patience=5, stream=stream)
+    monitor = AdversarialMonitor(np.zeros((2, 4)), card("gan").monitor.remedies, patience=5, stream=stream)
     for step in range(12):
         monitor.on_train_batch_end(step, {"d_fake": 0.001})
     assert stream.getvalue().count("discriminator is winning") == 1
@@ -198,7 +201,7 @@ def test_monitor_warns_when_the_preview_collapses_to_one_image():
     last = model.generator.layers[-1].layers[-1]  # the trunk's output convolution
     last.kernel.assign(tf.zeros_like(last.kernel))  # every z gives tanh(bias): one image
     stream = io.StringIO()
-    monitor = AdversarialMonitor(prep.data.x_val[:16], start_step=0, stream=stream)
+    monitor = AdversarialMonitor(prep.data.x_val[:16], card("gan").monitor.remedies, start_step=0, stream=stream)
     monitor.set_model(model)
     monitor.on_epoch_end(0)
     assert "samples may be collapsing" in stream.getvalue() and "MinibatchStdDev" in stream.getvalue()
@@ -238,7 +241,7 @@ def test_rules_of_the_adversarial_families_through_validate():
 
     with pytest.raises(SpecError, match=r"data.batch_size: 30 real images cannot be split into loss.critic_steps = 4"):
         validate_dict(tiny_gan_spec("wgan", **{"data.batch_size": 30, "loss.critic_steps": 4}))
-    with pytest.raises(SpecError, match=r"model.latent_dim: the gan family needs the size of z"):
+    with pytest.raises(SpecError, match=r"model.latent_dim: the gan family needs a latent size, the size of z"):
         spec = tiny_gan_spec("gan")
         del spec["model"]["latent_dim"]
         validate_dict(spec)
@@ -347,20 +350,20 @@ def test_run_exports_a_generator_that_samples_through_onnxruntime(family, tmp_pa
     assert "resuming" in capsys.readouterr().out
     from genkit.train import open_run
 
-    iterations = [int(o.iterations) for o, _ in open_run(run_dir).model.optimizer_variables()]
+    iterations = [int(o.iterations) for o, _ in optimizer_variables(open_run(run_dir).model, card(family))]
     steps = int(np.ceil(224 / 32))  # 224 training images, batches of 32
     assert iterations == [2 * steps, 2 * steps]
 
 
 def test_a_critic_that_scores_images_apart_scores_the_generator_s_fakes_alone():
-    from genkit.families.wgan import couples_examples
+    from genkit.families.wgan.model import couples_examples
 
     prep = build("wgan", **{"loss.lipschitz": "gradient_penalty"})
     model = prep.model
     assert model.scores_apart
     # Fakes alone score as they do beside real images, which is what makes skipping the real half exact.
-    fake = model.generator(model.draw_latents(8), training=False)
-    ((_, beside),) = model.judge(model.critic, first_batch(prep)[:8], fake, None, training=True)
+    fake = model.generator(draw_latents(model.noise, 8, model.latent_dim), training=False)
+    ((_, beside),) = judge_as_one_batch(lambda images: model.critic(images, training=True), first_batch(prep)[:8], fake)
     np.testing.assert_allclose(np.asarray(model.critic(fake, training=True)), np.asarray(beside), atol=1e-5)
 
     batch_normed = {"layers": [{"Conv2D": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}}, {"BatchNormalization": {}},

@@ -14,7 +14,11 @@ from genkit.errors import SpecError
 from genkit.spec import validate_dict
 from genkit.spec.json_schema import json_schema
 from genkit.spec.reference import COMMAND, spec_reference
-from genkit.spec.schema import FAMILIES, LOSS_SCHEMAS, SpecBase
+from genkit.spec.card import cards, family_names
+from genkit.spec.schema import SpecBase
+
+FAMILIES = family_names()
+LOSS_SCHEMAS = {name: declared.loss for name, declared in cards().items()}
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

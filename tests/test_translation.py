@@ -17,10 +17,12 @@ from genkit.cli import main
 from genkit.data import load_data
 from genkit.data.translation import degrade_resolution, dilate
 from genkit.errors import GenkitError, SpecError
-from genkit.families.image_pool import ImagePool
 from genkit.losses import least_squares_discriminator_loss, least_squares_generator_loss, mean_absolute_error
+from genkit.modeling.image_pool import ImagePool
+from genkit.modeling.steps import optimizer_variables
 from genkit.spec import validate_dict
-from genkit.spec.schema import DataSpec
+from genkit.spec.card import card
+from genkit.spec.data_section import DataSpec
 from genkit.train import prepare
 from tiny import tiny_translation_spec
 
@@ -37,6 +39,11 @@ def build(family, **overrides):
 
 def first_batch(prep):
     return next(iter(prep.data.train_dataset(prep.spec.data.batch_size, shuffle=False)))
+
+
+def players(model):
+    """role -> the network that role's optimizer updates."""
+    return {role: model.networks()[role] for role in card(model.family).roles}
 
 
 def weights(network):
@@ -86,11 +93,11 @@ def test_cyclegan_generator_loss_adds_the_weighted_terms():
 def test_a_train_step_moves_every_network_and_logs_finite_losses(family):
     prep = build(family)
     model, batch = prep.model, first_batch(prep)
-    before = {role: weights(net) for role, net in model.players().items()}
+    before = {role: weights(net) for role, net in players(model).items()}
     logs = [model.train_step(batch) for _ in range(2)][-1]
-    for role, net in model.players().items():
+    for role, net in players(model).items():
         assert any(not np.allclose(a, b) for a, b in zip(before[role], weights(net))), role
-    assert all(int(optimizer.iterations) == 2 for optimizer, _ in model.optimizer_variables())
+    assert all(int(optimizer.iterations) == 2 for optimizer, _ in optimizer_variables(model, card(family)))
     assert all(np.isfinite(float(v)) for v in logs.values())
     if family == "pix2pix":
         assert {"d_loss", "g_loss", "g_adversarial", "l1", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(logs)
@@ -98,7 +105,7 @@ def test_a_train_step_moves_every_network_and_logs_finite_losses(family):
     else:
         assert {"g_loss", "adversarial_ab", "adversarial_ba", "cycle_a", "cycle_b", "cycle_error", "identity_a", "identity_b",
                 "d_a_loss", "d_b_loss", "generator_ab_grad_norm", "discriminator_b_grad_norm"} <= set(logs)
-    assert set(model.loss_networks) <= set(model.loss_names)
+    assert set(card(family).loss_networks) <= set(card(family).logs)
 
 
 def test_pix2pix_l1_term_pulls_the_generator_to_the_targets():
@@ -112,11 +119,12 @@ def test_pix2pix_weight_average_translates_and_exports():
     prep = build("pix2pix", **{"train.ema": 0.9})
     model = prep.model
     model.train_step(first_batch(prep))
-    networks, facts = model.export_plan(prep.data.x_train)
-    assert networks["generator"] is model.generator_ema and model.sampling_network is model.generator_ema
+    plan = model.export_plan(prep.data.x_train)
+    networks, facts = plan.networks, plan.facts(list(plan.networks))
+    assert networks["generator"] is model.ema_network and model.sampling_network is model.ema_network
     assert facts["translation"] == {"ab": {"network": "generator", "input": "x", "output": "y"}} and facts["sampling"] is None
     x = prep.data.x_val[:3]
-    np.testing.assert_allclose(model.translate(x), model.generator_ema.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(model.translate(x), model.ema_network.predict(x, verbose=0), atol=1e-6)
 
 
 def test_the_history_pool_is_saved_with_the_weights(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from genkit.errors import SpecError
-from genkit.families.reference_batch import PrependReferenceBatch
+from genkit.modeling.reference_batch import PrependReferenceBatch
 from genkit.nets.blocks import VirtualBatchNormalization
 from genkit.spec import validate_dict
 from tiny import tiny_gan_spec, tiny_spec
@@ -150,31 +150,32 @@ def test_the_generator_trains_with_the_reference_batch_in_front(family):
     # latents: the same as when they alone go through the bare generator.
     z = np.random.default_rng(0).standard_normal((5, 8)).astype("float32")
     y = np.arange(5, dtype="int32")
-    inputs = model.generator_inputs(z, y)
+    inputs = [z, y] if family == "cgan" else z  # the conditional generator also takes labels
     assert tuple(model.generator(inputs, training=True).shape) == (5, 28, 28, 1)
     after_wrapped_call = stored(model.generator)
     reference = model.generator.get_layer("reference_batch")
     bare = model.generator.layers[-2]  # the generator the reference batch wraps
     latents = np.array(reference.latents)
-    bare(model.generator_inputs(latents, np.arange(R, dtype="int32") % 10), training=True)
+    reference_labels = np.arange(R, dtype="int32") % 10
+    bare([latents, reference_labels] if family == "cgan" else latents, training=True)
     for a, b in zip(after_wrapped_call, stored(model.generator)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(latents, np.random.default_rng(prep.spec.seed).standard_normal((R, 8)), rtol=1e-6)
     # Inference uses those statistics: the same images as the training call just made.
     inferred, trained = (np.asarray(model.generator(inputs, training=mode)) for mode in (False, True))
     np.testing.assert_allclose(inferred, trained, atol=1e-5)
-    assert "reference batch of 8 fixed latents" in model.additions()["generator"]
+    assert "reference batch of 8 fixed latents" in model.describe()["generator"]
 
 
 def test_the_weight_average_carries_the_stored_statistics():
     prep = build("gan", **{"train.ema": 0.9})
     model = prep.model
-    before = stored(model.generator_ema)
+    before = stored(model.ema_network)
     model.train_step(next(iter(prep.data.train_dataset(32, shuffle=False))))
     decay = min(0.9, 2 / 11)  # one generator update so far
-    for old, average, current in zip(before, stored(model.generator_ema), stored(model.generator)):
+    for old, average, current in zip(before, stored(model.ema_network), stored(model.generator)):
         np.testing.assert_allclose(average, decay * old + (1 - decay) * current, rtol=1e-5, atol=1e-6)
-    assert model.sampling_network is model.generator_ema
+    assert model.sampling_network is model.ema_network
 
 
 def test_a_generator_without_vbn_is_not_wrapped():

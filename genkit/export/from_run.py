@@ -20,11 +20,11 @@ def _float32_copy(prep):
         return prep.model
     import keras
 
-    from genkit.families import build_family
+    from genkit.modeling.build import build_family
 
     keras.mixed_precision.set_global_policy("float32")
     try:
-        twin = build_family(prep.spec, prep.data.shape, prep.data.num_classes)
+        twin = build_family(prep.spec, prep.data.shape, prep.data.num_classes, prep.steps_per_epoch)
     finally:
         keras.mixed_precision.set_global_policy(prep.spec.train.precision)
     for target, source in zip(twin.networks().values(), prep.model.networks().values()):
@@ -35,21 +35,15 @@ def _float32_copy(prep):
 def export_run(prep, out_dir=None) -> dict:
     """Export the networks `export.onnx.networks` names (default: all the family offers)."""
     spec, data, model = prep.spec, prep.data, _float32_copy(prep)
-    offered, facts = model.export_plan(data.x_train, data.y_train)
+    plan = model.export_plan(data.x_train, data.y_train)
+    offered = plan.networks
     chosen = spec.export.onnx.networks or list(offered)
     unknown = [n for n in chosen if n not in offered]
     if unknown:
         raise SpecError(
             [Problem(("export", "onnx", "networks"), f"the {spec.model.family} family exports {sorted(offered)}; got {unknown}.", "")]
         )
-    facts = dict(facts)
-    facts["networks"] = {n: facts["networks"][n] for n in chosen}
-    for key in ("sampling", "encoding"):
-        if facts.get(key) and facts[key]["network"] not in chosen:
-            facts[key] = None  # that network is not exported, so the runtime cannot do this
-    if facts.get("translation"):
-        # A direction whose generator is not exported cannot be translated by the runtime.
-        facts["translation"] = {d: t for d, t in facts["translation"].items() if t["network"] in chosen} or None
+    facts = plan.facts(chosen)
     manifest = {
         "format": 1,
         "name": spec.name,
@@ -63,7 +57,7 @@ def export_run(prep, out_dir=None) -> dict:
         ranges[name] = {"x": tuple(spec.data.range)}
         if model.num_classes:
             ranges[name]["y"] = (0, model.num_classes)
-        ranges[name].update(model.export_input_ranges().get(name, {}))
+        ranges[name].update(plan.input_ranges.get(name, {}))
     out = Path(out_dir) if out_dir else default_export_dir(spec)
     try:
         return export_networks(

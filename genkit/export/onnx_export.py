@@ -29,7 +29,7 @@ from genkit.export.convert import default_output_names, describe_io, metadata_fa
 from genkit.export.model_card import write_model_card
 from genkit.export.parity import parity_max_abs_diff
 from genkit.runtime import Sampler, save_samples
-from genkit.runtime.manifest import MANIFEST_FORMAT, MANIFEST_NAME, check_references
+from genkit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, check_references
 
 __all__ = ["export_networks"]
 

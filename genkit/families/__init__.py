@@ -1,10 +1,8 @@
-"""Families: one module each, registered by the name a spec gives in `model.family`."""
+"""Families: one sub-package each, `<name>/card.py` (the declaration) and `<name>/model.py`.
 
-# First: family modules import genkit.train (the weight average), whose runner imports
-# build_family back from this package.
-from genkit.families.base import FAMILY_CLASSES, GenerativeModel, build_family
-from genkit.families import autoencoder, cgan, contractive_ae, cvae, denoising_ae, gan, sparse_ae, vae, wgan  # noqa: F401  (registration)
-from genkit.families import ddpm  # noqa: F401  (registration)
-from genkit.families import cyclegan, pix2pix  # noqa: F401  (registration)
+This package imports nothing: `genkit.spec.card.cards()` finds the cards by looking for
+sub-packages, and a card names its model by import path, so reading the cards never imports
+TensorFlow. See docs/adding-a-family.md.
+"""
 
-__all__ = ["FAMILY_CLASSES", "GenerativeModel", "build_family"]
+__all__: list = []

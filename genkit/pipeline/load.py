@@ -16,14 +16,8 @@ from pydantic import ValidationError
 from genkit.errors import GenkitError, Problem, SpecError, did_you_mean
 from genkit.pipeline.schema import EXPORTS_DIR, Pipeline, PipelineFile, PlannedRun, RunEntry
 from genkit.spec import LoadedSpec, SourceMap, load_spec, parse_override
-from genkit.spec.loader import (
-    ALLOW_OUTSIDE_ENV,
-    PATH_FIELDS,
-    _label,
-    _pydantic_problems,
-    _read_yaml,
-    outside_paths_allowed,
-)
+from genkit.spec.loader import ALLOW_OUTSIDE_ENV, PATH_FIELDS, outside_paths_allowed, pydantic_problems
+from genkit.spec.yaml_reader import read_yaml, source_label
 
 __all__ = ["is_pipeline_file", "load_pipeline"]
 
@@ -53,8 +47,8 @@ def load_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, buil
     path = Path(path)
     if not path.is_file():
         raise GenkitError(f"pipeline file '{path}' does not exist. Check the path.")
-    label = _label(path.resolve())
-    data, lines = _read_yaml(path, label)
+    label = source_label(path.resolve())
+    data, lines = read_yaml(path, label)
     source = SourceMap(lines)
     allow = outside_paths_allowed(allow_outside_paths)
 
@@ -64,7 +58,7 @@ def load_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, buil
         name, description, common, entries = parsed.pipeline, parsed.description, list(parsed.set), list(enumerate(parsed.runs))
     except ValidationError as err:
         # Report the file's problems, and still check the specs of the runs that are readable.
-        problems += SpecError(_pydantic_problems(err, PipelineFile)).located(source).problems
+        problems += SpecError(pydantic_problems(err, PipelineFile)).located(source).problems
         name = data.get("pipeline") if isinstance(data.get("pipeline"), str) else path.stem
         description = ""
         common = data.get("set") if _is_list_of_str(data.get("set")) else []
@@ -106,7 +100,7 @@ def load_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, buil
             problems += [_at_pipeline_line(p, set_where) for p in err.problems]
             continue
         except GenkitError as err:
-            problems.append(Problem((), str(err), "", _label(spec_path.resolve())))
+            problems.append(Problem((), str(err), "", source_label(spec_path.resolve())))
             continue
         if not entry_ok:
             continue  # it would not run as written
@@ -232,7 +226,7 @@ def _build_problems(loaded: LoadedSpec) -> list:
     except SpecError as err:
         return err.located(loaded.source).problems
     except GenkitError as err:
-        return [Problem((), str(err), "", _label(loaded.path.resolve()))]
+        return [Problem((), str(err), "", source_label(loaded.path.resolve()))]
     finally:
         keras.backend.clear_session()
     return []

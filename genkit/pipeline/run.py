@@ -21,7 +21,7 @@ from genkit.pipeline.load import load_pipeline
 from genkit.pipeline.schema import PlannedRun
 from genkit.report import RunRecord, format_duration, write_report
 from genkit.spec import validate_dict
-from genkit.spec.loader import _label
+from genkit.spec.yaml_reader import source_label
 
 __all__ = ["PipelineFailed", "run_pipeline"]
 
@@ -71,7 +71,7 @@ def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, reuse
     records = [
         RunRecord(
             label=run.label,
-            spec=_label(run.loaded.path.resolve()),
+            spec=source_label(run.loaded.path.resolve()),
             family=run.loaded.spec.model.family,
             data_source=run.loaded.spec.data.source,
         )
@@ -84,7 +84,7 @@ def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, reuse
             pipeline.report_dir,
             name=pipeline.name,
             description=pipeline.description,
-            source=_label(pipeline.path.resolve()),
+            source=source_label(pipeline.path.resolve()),
             records=records,
             seconds=time.time() - start,
         )
@@ -124,6 +124,7 @@ def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, reuse
 def _run_one(run: PlannedRun, record: RunRecord, tag: str) -> None:
     """train -> evaluate -> export one run, filling `record`; a failure is recorded, not raised."""
     from genkit.evaluate import evaluate_model, format_table, write_metrics
+    from genkit.evaluate.sample_quality import sample_scores
     from genkit.export.from_run import export_run
     from genkit.train import train
 
@@ -133,7 +134,7 @@ def _run_one(run: PlannedRun, record: RunRecord, tag: str) -> None:
     start = time.time()
     try:
         record.stage = "train"
-        prep = train(run.loaded)
+        prep = train(run.loaded, score_samples=sample_scores)
         record.train_seconds = time.time() - start
         record.run_dir = prep.run_dir
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from genkit.errors import GenkitError
 from genkit.runtime.diffusion import DiffusionLoop
-from genkit.runtime.manifest import load_manifest
+from genkit.manifest import load_manifest
 from genkit.runtime.providers import make_session
 
 __all__ = ["Sampler", "positive_int"]

@@ -26,7 +26,8 @@ import copy
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from genkit.spec.schema import FAMILIES, SpecBase, spec_class
+from genkit.spec.card import family_names
+from genkit.spec.schema import SpecBase, spec_class
 
 __all__ = ["DRAFT", "FILLED_BY_LOADER", "json_schema"]
 
@@ -69,12 +70,14 @@ def json_schema() -> dict:
     base = SpecBase.model_json_schema(**generate)
     defs = base.pop("$defs")
     loss_by_family = {}
-    for family in FAMILIES:
+    for family in family_names():
         with_loss = spec_class(family).model_json_schema(**generate)
         for name, definition in with_loss.pop("$defs").items():
             if defs.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two schema classes share the name {name!r}; rename one")
         loss_by_family[family] = with_loss["properties"]["loss"]
+    # model.family is a plain string in the schema classes (cards are found at run time): list them here.
+    defs["ModelSpec"]["properties"]["family"]["enum"] = list(family_names())
 
     # The requirements move out of the sections into one schema checked only without `extends`.
     root = {"type": "object", "properties": base["properties"], "required": base["required"]}
@@ -88,7 +91,7 @@ def json_schema() -> dict:
             properties["loss"] = _any_loss(loss_by_family)
 
     branches = [{"if": {"required": ["extends"]}, "else": complete}]
-    for family in FAMILIES:
+    for family in family_names():
         branches.append(
             {
                 "if": {

@@ -16,9 +16,11 @@ from pydantic import BaseModel, ValidationError
 
 from genkit.errors import Problem, SpecError, did_you_mean, dotted_path
 from genkit.spec import rules
-from genkit.spec.schema import FAMILIES, SpecBase, spec_class
+from genkit.spec.card import family_names
+from genkit.spec.schema import SpecBase, spec_class
+from genkit.spec.yaml_reader import read_yaml, source_label
 
-__all__ = ["LoadedSpec", "SourceMap", "load_spec", "parse_override", "validate_dict"]
+__all__ = ["LoadedSpec", "SourceMap", "load_spec", "parse_override", "pydantic_problems", "validate_dict"]
 
 
 @dataclass
@@ -43,96 +45,6 @@ class LoadedSpec:
     path: Path
 
 
-# --------------------------------------------------------------------------- YAML with marks
-def _read_yaml(path: Path, label: str) -> tuple[dict, dict]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem((), f"spec file '{path}' does not exist.", "Check the path.")]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError([Problem((), f"cannot read spec file '{path}': {err}.")]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
-        problem = getattr(err, "problem", None) or str(err)
-        raise SpecError(
-            [Problem((), f"is not valid YAML: {problem}.", "Check indentation, colons and brackets there.", where)]
-        ) from None
-    if node is None:
-        raise SpecError([Problem((), "the spec file is empty.", "Start from one of the files in specs/.", label)])
-    lines: dict = {}
-    problems: list = []
-    try:
-        data = _construct(node, (), label, lines, problems)
-    except (yaml.YAMLError, ValueError, TypeError) as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
-        problem = getattr(err, "problem", None) or str(err)
-        raise SpecError([Problem((), f"cannot be read: {problem}.", "genkit reads plain YAML (no Python or custom tags).", where)]) from None
-    if problems:
-        raise SpecError(problems)
-    if not isinstance(data, dict):
-        raise SpecError(
-            [Problem((), "a spec must be a YAML mapping (key: value lines) at the top level.", "", f"{label}:1")]
-        )
-    return data, lines
-
-
-def _construct(node, path, label, lines, problems):
-    """Python values of a composed YAML node, recording the line of every field path."""
-    lines[path] = f"{label}:{node.start_mark.line + 1}"
-    if isinstance(node, yaml.MappingNode):
-        first_line = {}
-        for key_node, _ in node.value:  # keys written twice by hand (merged keys may repeat)
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(Problem(path, "a key must be a plain name, not a list or mapping.", "", f"{label}:{line}"))
-            elif key_node.tag != "tag:yaml.org,2002:merge":
-                key = _scalar(key_node, path, label, problems)
-                if key in first_line:
-                    problems.append(
-                        Problem(
-                            path + (key,),
-                            f"is written twice (first on line {first_line[key]}); YAML would keep only the last.",
-                            "Remove one of them.",
-                            f"{label}:{line}",
-                        )
-                    )
-                first_line.setdefault(key, line)
-        loader = yaml.SafeLoader("")
-        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor), as yaml.safe_load reads them
-        loader.dispose()
-        out = {}
-        for key_node, value_node in node.value:  # merged keys first, so written ones win
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = _scalar(key_node, path, label, problems)
-            out[key] = _construct(value_node, path + (key,), label, lines, problems)
-            lines[path + (key,)] = f"{label}:{key_node.start_mark.line + 1}"
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path + (i,), label, lines, problems) for i, item in enumerate(node.value)]
-    return _scalar(node, path, label, problems)
-
-
-def _scalar(node, path, label, problems):
-    """The value of a scalar node; an unreadable one (unknown tag, bad !!int) is a problem."""
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, TypeError) as err:
-        reason = getattr(err, "problem", None) or str(err)
-        problems.append(
-            Problem(path, f"cannot be read: {reason}.", "genkit reads plain YAML (no Python or custom tags).", f"{label}:{node.start_mark.line + 1}")
-        )
-        return None
-    finally:
-        loader.dispose()
-
-
-# --------------------------------------------------------------------------- extends / overrides
 def _merge(base: dict, over: dict) -> dict:
     """Deep merge: mappings merge key by key, everything else (lists included) is replaced."""
     out = copy.deepcopy(base)
@@ -150,8 +62,8 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[d
         cycle = " -> ".join(p.name for p in chain + (path,))
         where = extends_chain[-1][1] if extends_chain else ""
         raise SpecError([Problem(("extends",), f"extends forms a cycle: {cycle}.", "Remove one of the links.", where)])
-    label = _label(path)
-    data, lines = _read_yaml(path, label)
+    label = source_label(path)
+    data, lines = read_yaml(path, label)
     _resolve_relative_paths(data, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
@@ -183,13 +95,6 @@ def _resolve_relative_paths(data: dict, folder: Path) -> None:
             candidate = Path(section[key]).expanduser()
             if not candidate.is_absolute():
                 section[key] = str(folder / candidate)
-
-
-def _label(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def parse_override(text: str) -> tuple[tuple, object]:
@@ -236,7 +141,7 @@ def _apply_override(data: dict, path: tuple, value, lines: dict, text: str) -> N
 
 
 # --------------------------------------------------------------------------- validation
-def _pydantic_problems(err: ValidationError, root_cls) -> list:
+def pydantic_problems(err: ValidationError, root_cls) -> list:
     problems = []
     for item in err.errors():
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -310,26 +215,27 @@ def validate_dict(data: dict, source: SourceMap | None = None, default_name: str
                 [Problem((key,), f"got {section!r}; expected a mapping of {key} options.", _field_doc(SpecBase, (key,)))]
             ).located(source)
     family = (data.get("model") or {}).get("family") if isinstance(data.get("model"), dict) else None
-    if family not in FAMILIES:
+    families = family_names()
+    if family not in families:
         # Validate against any family so the other sections' problems are reported too.
         problems = []
         if family is None:
-            problems.append(Problem(("model", "family"), "is required but missing.", "Expected one of: " + ", ".join(FAMILIES) + "."))
+            problems.append(Problem(("model", "family"), "is required but missing.", "Expected one of: " + ", ".join(families) + "."))
         else:
             problems.append(
-                Problem(("model", "family"), f"got {family!r}; expected one of {', '.join(FAMILIES)}.", did_you_mean(family, FAMILIES))
+                Problem(("model", "family"), f"got {family!r}; expected one of {', '.join(families)}.", did_you_mean(family, families))
             )
         probe = dict(data, model=dict(data.get("model") or {}, family="autoencoder"), loss={})
         try:
             spec_class("autoencoder").model_validate(probe)
         except ValidationError as err:
-            problems += [p for p in _pydantic_problems(err, spec_class("autoencoder")) if p.path[:2] != ("model", "family")]
+            problems += [p for p in pydantic_problems(err, spec_class("autoencoder")) if p.path[:2] != ("model", "family")]
         raise SpecError(problems).located(source)
     cls = spec_class(family)
     try:
         spec = cls.model_validate(data)
     except ValidationError as err:
-        raise SpecError(_pydantic_problems(err, cls)).located(source) from None
+        raise SpecError(pydantic_problems(err, cls)).located(source) from None
     problems = rules.check(spec)
     if problems:
         raise SpecError(problems).located(source)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from genkit.spec.json_schema import FILLED_BY_LOADER, json_schema
-from genkit.spec.schema import LOSS_SCHEMAS, SpecBase
+from genkit.spec.card import cards
+from genkit.spec.schema import SpecBase
 
 __all__ = ["spec_reference"]
 
@@ -113,8 +114,8 @@ def _walk(info, path: str, schema: dict) -> list:
 
 def _loss_sections(schema: dict) -> list:
     families_of = {}
-    for family, cls in LOSS_SCHEMAS.items():
-        families_of.setdefault(cls, []).append(family)
+    for family, declared in cards().items():
+        families_of.setdefault(declared.loss, []).append(family)
     found = []
     for cls, families in families_of.items():
         names = ", ".join(f"`{f}`" for f in families)

@@ -3,18 +3,22 @@
 Defaults, validation, JSON Schema and error messages all come from these classes; code
 elsewhere reads fields from a validated `Spec` and never restates a default.
 
-The `loss` section depends on the family: each family declares its own objective options
-(`LOSS_SCHEMAS`), so an option that does not apply to the chosen family is an error
-rather than silently ignored.
+The `loss` section depends on the family: each family's card (`genkit.spec.card`) names its
+own loss class, so an option that does not apply to the chosen family is an error rather
+than silently ignored. The `data` section is in `data_section.py`, the loss sections several
+families share in `loss_sections.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from genkit.schedules import PREDICTIONS, SAMPLERS, SCHEDULES, VARIANCES
+from genkit.spec.card import card, family_names
+from genkit.spec.data_section import DataSpec
+from genkit.spec.section import Section
 
 __all__ = [
     "ConditionSpec",
@@ -22,8 +26,6 @@ __all__ = [
     "DiffusionSpec",
     "EvaluateSpec",
     "ExportSpec",
-    "FAMILY_NETWORKS",
-    "LOSS_SCHEMAS",
     "ModelSpec",
     "NetworkSpec",
     "OptimizerSpec",
@@ -32,128 +34,6 @@ __all__ = [
     "TrainSpec",
     "spec_class",
 ]
-
-
-class Section(BaseModel):
-    """Base of every spec section: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------- data
-DATA_SOURCES = ("mnist", "fashion_mnist", "cifar10", "npz", "folder", "npz_shards", "tfrecord")
-STREAMED_SOURCES = ("npz_shards", "tfrecord")  # read from disk batch by batch, never whole into memory
-DATA_RANGES = ((0.0, 1.0), (-1.0, 1.0))
-# Sources whose second domain genkit derives from their images (translation.derive).
-BUILTIN_SOURCES = ("mnist", "fashion_mnist", "cifar10")
-PAIRINGS = ("paired", "unpaired")
-DERIVATIONS = ("super_resolution", "thicken")
-
-
-class TranslationSpec(Section):
-    """Image-to-image translation data: two domains, A (the source, `x`) and B (the target)."""
-
-    pairing: Literal[PAIRINGS] = Field(
-        "paired",
-        description="paired: every image of A has its image of B (the same index in an npz, the same file "
-        "name in a folder), and the pairs stay aligned when shuffled (pix2pix); unpaired: A and B are two "
-        "independent sets, shuffled separately (cyclegan).",
-    )
-    derive: Optional[Literal[DERIVATIONS]] = Field(
-        None,
-        description="Builtin sources (required there): make the two domains from the dataset's own images. "
-        "super_resolution - A is each image downsampled 2x (area average) and resized back with bilinear "
-        "interpolation, B the image itself; thicken - A is the image, B the image dilated by a 3x3 maximum "
-        "filter (thicker strokes). Unpaired: A and B come from disjoint halves of each split, so no image "
-        "of A has its counterpart in B.",
-    )
-    target_key: str = Field(
-        "y",
-        description="npz: array name of domain B's images (data.x_key names domain A's); with 'x_test' in the "
-        "file, '<target_key>_test' holds B's test images.",
-    )
-
-
-
-class DataSpec(Section):
-    source: Literal[DATA_SOURCES] = Field(
-        "mnist",
-        description="Where images come from: a keras.datasets name, an .npz file, an image folder, or data "
-        "larger than memory streamed from shards: npz_shards (.npz files with the arrays x_key, y_key) or "
-        "tfrecord (tf.train.Example records with an encoded PNG/JPEG 'image' and an int64 'label'). "
-        "Streamed training shards are interleaved, shuffled through a buffer and prefetched; only the "
-        "validation and test shards are loaded into memory.",
-    )
-    path: Optional[str] = Field(
-        None,
-        description="File or folder for npz/folder sources; a glob of training shards for npz_shards/tfrecord "
-        "(e.g. 'shards/train-*.npz'); for builtin sources, a local copy used before any download (also read "
-        "from $GENKIT_DATA). Relative to the spec file.",
-    )
-    val_path: Optional[str] = Field(
-        None,
-        description="npz_shards/tfrecord: a glob of validation shards, loaded into memory (none: no "
-        "validation data; streamed sources do not take data.validation_split).",
-    )
-    test_path: Optional[str] = Field(
-        None,
-        description="npz_shards/tfrecord (required): a glob of test shards, loaded into memory for evaluation "
-        "and export (only the first max(100, data.limit // 4) examples when data.limit is set).",
-    )
-    shuffle_buffer: int = Field(
-        10000,
-        ge=1,
-        description="npz_shards/tfrecord: examples held in the shuffle buffer of the training stream (memory "
-        "grows with it; the shards are also read in a shuffled order, interleaved).",
-    )
-    x_key: str = Field("x", description="npz: array name of the images.")
-    y_key: Optional[str] = Field("y", description="npz: array name of the integer labels (null: none).")
-    image_size: Optional[tuple[PositiveInt, PositiveInt]] = Field(
-        None, description="folder: resize every image to [height, width]."
-    )
-    color_mode: Literal["grayscale", "rgb"] = Field("grayscale", description="folder: channels to read.")
-    range: tuple[float, float] = Field(
-        (0.0, 1.0),
-        json_schema_extra={"enum": [list(r) for r in DATA_RANGES]},
-        description="Value range the networks see and exports produce: [0, 1] or [-1, 1].",
-    )
-    labels: bool = Field(False, description="Feed integer class labels along with the images.")
-    batch_size: int = Field(
-        128,
-        ge=1,
-        description="Examples per training step: the global batch, split evenly over the replicas of "
-        "train.distribute (so it must be a multiple of their count; each then sees batch_size / replicas), "
-        "and the loss is the mean over the global batch.",
-    )
-    validation_split: float = Field(
-        0.1, ge=0.0, lt=1.0, description="Share of the training split held out for validation."
-    )
-    limit: Optional[int] = Field(
-        None,
-        ge=1,
-        description="Use only the first N training examples (quick runs and tests); also caps the test "
-        "split at max(100, N // 4).",
-    )
-    shuffle: bool = Field(True, description="Shuffle the training set every epoch with the spec seed.")
-    exclude_classes: list[int] = Field(
-        default_factory=list,
-        description="Leave these classes out of training and validation (the test split keeps them): "
-        "e.g. train an anomaly detector on normal digits and score the held-out one.",
-    )
-    translation: Optional[TranslationSpec] = Field(
-        None,
-        description="Image-to-image translation families (pix2pix, cyclegan): two domains, A -> B, paired or "
-        "unpaired. npz: arrays data.x_key (A) and translation.target_key (B); folder: sub-folders trainA/ and "
-        "trainB/ (and optionally testA/, testB/), paired images matched by file name; builtin sources: "
-        "translation.derive.",
-    )
-
-    @field_validator("range")
-    @classmethod
-    def _known_range(cls, value):
-        if tuple(value) not in DATA_RANGES:
-            raise ValueError(f"got {list(value)}; expected [0, 1] or [-1, 1]")
-        return value
 
 
 # --------------------------------------------------------------------------- networks
@@ -218,28 +98,6 @@ class ConditionSpec(Section):
     embedding_dim: int = Field(16, ge=1, description="Size of the learned label embedding.")
 
 
-FAMILIES = (
-    "autoencoder", "sparse_ae", "denoising_ae", "contractive_ae", "vae", "cvae", "gan", "cgan", "wgan", "ddpm", "pix2pix", "cyclegan",
-)
-
-# Networks each family needs from the spec; the family adds what its maths requires.
-FAMILY_NETWORKS = {name: ("encoder", "decoder") for name in FAMILIES}
-FAMILY_NETWORKS.update(gan=("generator", "discriminator"), cgan=("generator", "discriminator"), wgan=("generator", "critic"))
-FAMILY_NETWORKS["ddpm"] = ("denoiser",)
-FAMILY_NETWORKS.update(
-    pix2pix=("generator", "discriminator"),
-    cyclegan=("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"),
-)
-# Families that translate images of domain A (data.translation) into domain B.
-TRANSLATION_FAMILIES = ("pix2pix", "cyclegan")
-
-# Families that train each network with its own optimizer (train.optimizers), and the
-# network whose weights train.ema averages for sampling and export.
-SEPARATE_OPTIMIZERS: tuple = ("gan", "cgan", "wgan", "pix2pix", "cyclegan")
-EMA_NETWORK: dict = {"gan": "generator", "cgan": "generator", "wgan": "generator", "pix2pix": "generator"}
-EMA_NETWORK["ddpm"] = "denoiser"
-
-
 class DiffusionSpec(Section):
     """The forward (noising) process of a diffusion model and what its network predicts."""
 
@@ -268,8 +126,10 @@ class DiffusionSpec(Section):
 
 
 class ModelSpec(Section):
-    family: Literal[FAMILIES] = Field(
-        ..., description="Which generative model to build and how it trains."
+    family: str = Field(
+        ...,
+        description="Which generative model to build and how it trains: the name of a family card "
+        "(`genkit new --help` lists them).",
     )
     latent_dim: Optional[int] = Field(
         None,
@@ -282,174 +142,12 @@ class ModelSpec(Section):
     )
     networks: dict[str, NetworkSpec] = Field(..., description="The networks the family wraps, by role.")
 
-
-# --------------------------------------------------------------------------- loss (per family)
-class ReconstructionLoss(Section):
-    reconstruction: Literal["bce", "mse"] = Field(
-        "bce",
-        description="Reconstruction term: binary cross-entropy (targets in [0, 1]) or mean squared error. "
-        "Both are summed over pixels and averaged over the batch.",
-    )
-
-
-class SparseLoss(ReconstructionLoss):
-    sparsity: Literal["kl", "l1"] = Field(
-        "kl", description="Sparsity penalty on the bottleneck: KL toward target activation rho, or L1."
-    )
-    sparsity_target: float = Field(
-        0.05, gt=0.0, lt=1.0, description="rho: the target mean activation of each bottleneck unit (kl)."
-    )
-    sparsity_weight: float = Field(1.0, ge=0.0, description="beta: weight of the sparsity penalty.")
-
-
-class DenoisingLoss(ReconstructionLoss):
-    corruption: Literal["masking", "gaussian"] = Field(
-        "masking", description="Input corruption: zero inputs at random, or add Gaussian noise."
-    )
-    masking_rate: float = Field(
-        0.3, ge=0.0, lt=1.0, description="nu: probability that an input value is set to the range's low end (masking)."
-    )
-    noise_stddev: float = Field(0.5, ge=0.0, description="sigma: standard deviation of added noise (gaussian).")
-
-
-class ContractiveLoss(ReconstructionLoss):
-    contractive_weight: float = Field(
-        1.0e-4, ge=0.0, description="lambda: weight of the squared Frobenius norm of the encoder Jacobian."
-    )
-
-
-class VAELoss(ReconstructionLoss):
-    kl_weight: float = Field(
-        1.0, ge=0.0, description="beta: weight of the KL term; > 1 trades reconstruction for disentanglement."
-    )
-    kl_warmup_epochs: int = Field(
-        0, ge=0, description="Ramp the KL weight linearly from 0 to kl_weight over this many epochs."
-    )
-
-
-class FeatureMatchingSpec(Section):
-    """Feature matching (Salimans et al. 2016, section 3.1): the generator also matches the mean
-    features that a discriminator layer computes on real and on generated images."""
-
-    layer: str = Field(
-        ...,
-        description="Name of a layer of the discriminator whose output is f(x): a `name:` given in the spec, "
-        "or the generated name `genkit inspect` shows (e.g. leaky_re_lu_1).",
-    )
-    weight: float = Field(1.0, gt=0.0, description="w: weight of ‖mean f(x) − mean f(G(z))‖² in the generator loss.")
-    combine: Literal["add", "replace"] = Field(
-        "add",
-        description="add: generator loss = adversarial loss + w · feature term; replace: w · feature term "
-        "alone (the paper's pure feature matching).",
-    )
-
-
-class GANLoss(Section):
-    generator_loss: Literal["non_saturating", "minimax", "max_likelihood"] = Field(
-        "non_saturating",
-        description="What the generator minimises, from the discriminator's logit l = σ⁻¹(D(G(z))): "
-        "non_saturating −log D(G(z)) (strong gradients early on); minimax log(1 − D(G(z))) (the game's "
-        "value; saturates when D wins); max_likelihood −exp(l) (Goodfellow 2014, 'On distinguishability "
-        "criteria'; high variance).",
-    )
-    discriminator_steps: int = Field(
-        1,
-        ge=1,
-        description="k: discriminator updates per generator update. Each step takes a fresh sub-batch of "
-        "data.batch_size / k real images (the batch is split k ways), and the generator step draws as many latents.",
-    )
-    label_smoothing: float = Field(
-        0.0,
-        ge=0.0,
-        lt=0.5,
-        description="s: one-sided label smoothing (Salimans et al. 2016): real images get target 1 − s, "
-        "generated ones keep 0.",
-    )
-    feature_matching: Optional[FeatureMatchingSpec] = Field(
-        None, description="Feature matching on a discriminator layer (null: none)."
-    )
-
-
-class CGANLoss(GANLoss):
-    discriminator_conditioning: Literal["input", "projection"] = Field(
-        "input",
-        description="How the label reaches the discriminator: input - tiled over the image as extra channels "
-        "(Mirza & Osindero 2014); projection - logit += <embed(y), phi(x)> with phi(x) the input of the "
-        "discriminator's final Dense(units: 1) layer (Miyato & Koyama 2018).",
-    )
-
-
-class WGANLoss(Section):
-    lipschitz: Literal["gradient_penalty", "clip"] = Field(
-        "gradient_penalty",
-        description="How the critic is kept 1-Lipschitz: gradient_penalty - λ·(‖∇D(x̂)‖₂ − 1)² on random "
-        "interpolates x̂ (Gulrajani et al. 2017); clip - every critic weight clipped to [−c, c] after each "
-        "step (Arjovsky et al. 2017).",
-    )
-    clip_value: float = Field(0.01, gt=0.0, description="c: clip bound of the critic's weights (clip).")
-    gp_weight: float = Field(10.0, gt=0.0, description="λ: weight of the gradient penalty (gradient_penalty).")
-    critic_steps: int = Field(
-        5,
-        ge=1,
-        description="n_critic: critic updates per generator update, each on a fresh sub-batch of "
-        "data.batch_size / n_critic real images (the batch is split n_critic ways).",
-    )
-
-
-class DiffusionLoss(Section):
-    """The simple objective of Ho et al. 2020 (eq. 14): the mean squared error between the denoiser's
-    output and its target (model.diffusion.prediction) at a uniformly drawn timestep. No options."""
-
-
-class Pix2PixLoss(Section):
-    """Isola et al. 2017, eq. 4: G* = arg min_G max_D L_cGAN(G, D) + λ·L_L1(G), with a PatchGAN D that
-    sees the source image beside the real or generated target and gives one logit per patch."""
-
-    l1_weight: float = Field(
-        100.0,
-        ge=0.0,
-        description="λ: weight of the L1 distance between G(x) and the target (a mean over pixels), "
-        "added to the adversarial term; Isola et al. use 100. 0 leaves the conditional GAN alone.",
-    )
-
-
-class CycleGANLoss(Section):
-    """Zhu et al. 2017, eq. 3 with least-squares adversarial terms (Mao et al. 2017) and the identity
-    term of section 5.2; discriminators learn from a history of generated images."""
-
-    cycle_weight: float = Field(
-        10.0, ge=0.0, description="λ_cycle: weight of the cycle-consistency terms ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁."
-    )
-    identity_ratio: float = Field(
-        0.5,
-        ge=0.0,
-        description="λ_identity as a share of cycle_weight: the identity terms ‖G(b) − b‖₁ + ‖F(a) − a‖₁ are "
-        "weighted identity_ratio · cycle_weight (Zhu et al.'s code: 0.5, i.e. 5 when cycle_weight is 10). "
-        "They keep colours and intensities unless the translation must change them; 0 turns them off.",
-    )
-    pool_size: int = Field(
-        50,
-        ge=0,
-        description="Generated images remembered per domain (Shrivastava et al. 2017): once the pool is full, "
-        "each new image is shown to the discriminator with probability 1/2, else a stored one is shown and "
-        "replaced by it. 0: the discriminators see only the current batch.",
-    )
-
-
-LOSS_SCHEMAS = {
-    "autoencoder": ReconstructionLoss,
-    "sparse_ae": SparseLoss,
-    "denoising_ae": DenoisingLoss,
-    "contractive_ae": ContractiveLoss,
-    "vae": VAELoss,
-    "cvae": VAELoss,
-    "gan": GANLoss,
-    "cgan": CGANLoss,
-    "wgan": WGANLoss,
-    "ddpm": DiffusionLoss,
-    "pix2pix": Pix2PixLoss,
-    "cyclegan": CycleGANLoss,
-}
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value):
+        if value not in family_names():
+            raise ValueError(f"got {value!r}; expected one of {', '.join(family_names())}")
+        return value
 
 
 # --------------------------------------------------------------------------- train
@@ -663,7 +361,7 @@ _SPEC_CLASSES: dict = {}
 def spec_class(family: str):
     """The root spec class for `family`: SpecBase with that family's loss section."""
     if family not in _SPEC_CLASSES:
-        loss_cls = LOSS_SCHEMAS[family]
+        loss_cls = card(family).loss
         _SPEC_CLASSES[family] = create_model(
             f"Spec_{family}",
             __base__=SpecBase,

@@ -1,5 +1,6 @@
-"""The train stage: optimizers, callbacks, checkpoints, run folders."""
+"""The train stage: assemble (data + compiled family model), fit, checkpoints, run folders."""
 
-from genkit.train.runner import Prepared, build_for_check, build_model, open_run, prepare, train
+from genkit.train.assemble import Prepared, build_for_check, build_model, prepare
+from genkit.train.runner import open_run, train
 
 __all__ = ["Prepared", "build_for_check", "build_model", "open_run", "prepare", "train"]

@@ -14,14 +14,18 @@ mid-write leaves the previous checkpoint as the latest complete one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from genkit.atomic import atomic_directory
 from genkit.errors import GenkitError
+from genkit.modeling.steps import optimizer_variables
+from genkit.spec.card import card
 
 __all__ = ["checkpoint_name", "load_with_optimizer", "resumable_checkpoint", "save_checkpoint"]
 
@@ -94,16 +98,40 @@ def load_with_optimizer(model, weights: Path) -> None:
     no longer fit the model (a changed spec) are a GenkitError naming the file.
     """
     with model.distribute_strategy.scope():
-        for optimizer, variables in model.optimizer_variables():
+        for optimizer, variables in optimizer_variables(model, card(model.family)):
             if not optimizer.built:
                 optimizer.build(variables)
         try:
-            model.load_weights(weights)
+            with _current_names(weights) as readable:
+                model.load_weights(readable)
         except ValueError as err:
             raise GenkitError(
                 f"{weights} does not fit the model the spec builds: {_first_mismatch(str(err))}. "
                 "Were networks or the latent size changed? Restore those fields, or start a new run without --resume."
             ) from None
+
+
+# Weights files written before the weight average had one name per family keep it under these.
+_LEGACY_AVERAGE_GROUPS = ("generator_ema", "denoiser_ema")
+
+
+@contextlib.contextmanager
+def _current_names(weights: Path):
+    """`weights`, or a temporary copy with a legacy weight-average group renamed `ema_network`,
+    so runs trained before the rename still resume, evaluate and export."""
+    import h5py
+
+    with h5py.File(weights, "r") as f:
+        legacy = [name for name in _LEGACY_AVERAGE_GROUPS if name in f] if "ema_network" not in f else []
+    if not legacy:
+        yield weights
+        return
+    with tempfile.TemporaryDirectory(prefix="genkit-weights-") as folder:
+        copy = Path(folder) / weights.name
+        shutil.copyfile(weights, copy)
+        with h5py.File(copy, "r+") as f:
+            f.move(legacy[0], "ema_network")
+        yield copy
 
 
 def _first_mismatch(message: str) -> str:

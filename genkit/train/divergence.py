@@ -10,6 +10,8 @@ import math
 
 import keras
 
+from genkit.spec.card import card
+
 __all__ = ["Diverged", "StopOnNonFinite"]
 
 
@@ -34,7 +36,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
     """Raise `Diverged` after the first batch whose logs hold a NaN or Inf.
 
     Keras logs running means over the epoch, so the first non-finite loss shows at once.
-    The model's `loss_networks` (log key -> network) names the network; other keys train
+    The family card's `loss_networks` (log key -> network) names the network; other keys train
     all networks.
     """
 
@@ -48,5 +50,6 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = {key: float(value) for key, value in (logs or {}).items() if not math.isfinite(float(value))}
         if bad:
-            networks = {key: getattr(self.model, "loss_networks", {}).get(key, "all networks") for key in bad}
+            named = card(self.model.family).loss_networks
+            networks = {key: named.get(key, "all networks") for key in bad}
             raise Diverged(self.epoch + 1, batch + 1, bad, networks)

@@ -29,12 +29,6 @@ COLLAPSE = (
     "real images (mean pairwise distance {fake:.3g} vs {real:.3g}) and {copies:.0%} of them have a near-copy among "
     "the others. Try: {remedies}."
 )
-GAN_REMEDIES = (
-    "a MinibatchStdDev or MinibatchDiscrimination layer in the discriminator, loss.feature_matching, a lower "
-    "generator learning rate, or the wgan family with lipschitz: gradient_penalty"
-)
-
-
 def _distances(images) -> np.ndarray:
     flat = np.asarray(images, np.float64).reshape(len(images), -1)
     squared = np.sum(flat**2, axis=1)
@@ -75,13 +69,13 @@ class AdversarialMonitor(keras.callbacks.Callback):
     def __init__(
         self,
         real_images,
+        remedies: str,
         watch_d_fake=True,
         floor=0.01,
         patience=200,
         diversity_ratio=0.3,
         copy_share=0.25,
         start_step=1000,
-        remedies=GAN_REMEDIES,
         stream=None,
     ):
         super().__init__()

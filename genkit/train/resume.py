@@ -25,6 +25,8 @@ from genkit.atomic import atomic_write_text
 from genkit.errors import GenkitError, SpecError
 from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
 from genkit.train.run_folder import SPEC_FILE, hashed_fields, read_run_spec, spec_hash
+from genkit.modeling.steps import optimizer_variables
+from genkit.spec.card import card
 
 __all__ = ["ContinueMetrics", "ResumePoint", "changed_fields", "metric_states", "resume_run", "truncate_history"]
 
@@ -94,7 +96,7 @@ def _constant_learning_rates(model) -> list:
     """
     return [
         (optimizer, float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
-        for optimizer, _ in model.optimizer_variables()
+        for optimizer, _ in optimizer_variables(model, card(model.family))
         if isinstance(optimizer.learning_rate, keras.Variable)
     ]
 

@@ -1,138 +1,36 @@
-"""The train stage: spec -> data -> family -> fit, with grids, history and checkpoints.
-
-`prepare` builds what every stage needs (data and the family model) the same way, so
-`genkit evaluate` and `genkit export` rebuild a trained run exactly as it was trained.
-"""
+"""The train stage: a prepared model (`assemble.prepare`) -> fit, with grids, history and checkpoints."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import math
 import os
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from genkit.data import load_data
-from genkit.errors import GenkitError, Problem, SpecError, write_failure
-from genkit.evaluate.plots import plot_history
-from genkit.families import build_family
+from genkit.errors import GenkitError, write_failure
 from genkit.spec import LoadedSpec, validate_dict
-from genkit.spec.schema import FAMILY_NETWORKS, SEPARATE_OPTIMIZERS
+from genkit.spec.card import card
+from genkit.train.assemble import Prepared, prepare
 from genkit.train.callbacks import CheckpointEvery, SampleGrid
 from genkit.train.keep_best import BEST, KeepBest, best_state
 from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
 from genkit.train.divergence import Diverged, StopOnNonFinite
 from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt
-from genkit.train.distribute import check_global_batch, is_chief, strategy_for
-from genkit.train.optimizers import make_optimizer
+from genkit.train.gan_monitor import AdversarialMonitor
+from genkit.train.plots import plot_history
 from genkit.train.resume import ContinueMetrics, ResumePoint, resume_run
 from genkit.train.run_folder import add_train_seconds, find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
-__all__ = ["Prepared", "build_for_check", "build_model", "open_run", "prepare", "train"]
+__all__ = ["FINAL_WEIGHTS", "open_run", "train"]
 
 FINAL_WEIGHTS = "model.weights.h5"
-
-
-@dataclass
-class Prepared:
-    spec: object
-    data: object
-    model: object
-    steps_per_epoch: int
-    run_dir: Path | None = None
-    chief: bool = True  # False on a multi-worker cluster's other workers: run_dir is then a temporary folder
-
-
-def prepare(spec, *, quiet: bool = False) -> Prepared:
-    """Seed everything, load the data, build and compile the family model."""
-    strategy = strategy_for(spec.train.distribute)  # first: a multi-worker strategy must precede any op
-    keras.utils.set_random_seed(spec.seed)
-    _set_determinism(spec.train.deterministic)
-    keras.mixed_precision.set_global_policy(spec.train.precision)
-    data = load_data(spec.data, spec.seed)
-    if not quiet:
-        print(data.describe(), flush=True)
-    steps = _steps_per_epoch(spec, data.n_train, strategy.num_replicas_in_sync)
-    model = build_model(spec, data.shape, data.num_classes, steps)
-    return Prepared(spec=spec, data=data, model=model, steps_per_epoch=steps, chief=is_chief(strategy))
-
-
-def _set_determinism(on: bool) -> None:
-    """train.deterministic. TensorFlow's switch is process-wide and its public API can only turn
-    it on; every run sets it, so one run's setting never leaks into the next in a process."""
-    from tensorflow.python.framework import config
-
-    config.enable_op_determinism() if on else config.disable_op_determinism()
-
-
-def _steps_per_epoch(spec, n_train: int, replicas: int) -> int:
-    """Batches per epoch; with several replicas only whole batches (see `genkit.train.distribute`)."""
-    batch = spec.data.batch_size
-    steps = math.ceil(n_train / batch) if replicas == 1 else n_train // batch
-    if steps == 0:
-        raise SpecError(
-            [Problem(("data", "batch_size"), f"is {batch}, more than the {n_train} training examples, and {replicas} replicas train on whole batches only.", "Lower it.")]
-        )
-    return min(steps, spec.train.steps_per_epoch) if spec.train.steps_per_epoch else steps
-
-
-def build_model(spec, data_shape, num_classes, steps_per_epoch: int):
-    """The compiled family model (also what `genkit validate` builds, without any data)."""
-    strategy = strategy_for(spec.train.distribute)
-    sub_batches = getattr(spec.loss, "discriminator_steps", None) or getattr(spec.loss, "critic_steps", 1)
-    check_global_batch(spec.data.batch_size, strategy.num_replicas_in_sync, sub_batches)
-    with strategy.scope():
-        model = build_family(spec, data_shape, num_classes)
-        model.configure_schedule(steps_per_epoch)
-        if spec.model.family in SEPARATE_OPTIMIZERS:
-            model.compile(optimizers=_optimizers_per_network(spec, model, steps_per_epoch), jit_compile=spec.train.jit_compile)
-        else:
-            model.compile(
-                optimizer=make_optimizer(spec.train.optimizer, steps_per_epoch, spec.train.epochs),
-                jit_compile=spec.train.jit_compile,
-            )
-    return model
-
-
-def _optimizers_per_network(spec, model, steps_per_epoch: int) -> dict:
-    """role -> optimizer from train.optimizers[role], else train.optimizer (two time-scale updates).
-
-    A role updated k times per step (k discriminator steps) runs its schedule over k times
-    as many updates, so it decays over the same epochs as the generator's.
-    """
-    optimizers = {}
-    for role in FAMILY_NETWORKS[spec.model.family]:
-        own = role in spec.train.optimizers
-        options = spec.train.optimizers[role] if own else spec.train.optimizer
-        path = ("train", "optimizers", role) if own else ("train", "optimizer")
-        steps = steps_per_epoch * model.updates_per_step(role)
-        optimizers[role] = make_optimizer(options, steps, spec.train.epochs, path)
-    return optimizers
-
-
-def build_for_check(spec):
-    """The compiled family model without training data, as `genkit validate` checks a spec.
-
-    Builtin datasets have known shapes, so checking neither loads nor downloads them; npz
-    and folder sources are read (a small sample) to learn theirs.
-    """
-    from genkit.data import BUILTIN_CLASSES, BUILTIN_SHAPES
-
-    keras.utils.set_random_seed(spec.seed)
-    if spec.data.source in BUILTIN_SHAPES:
-        shape, classes = BUILTIN_SHAPES[spec.data.source], BUILTIN_CLASSES if spec.data.labels else None
-    else:
-        data = load_data(spec.data.model_copy(update={"limit": 64, "validation_split": 0.0}), spec.seed)
-        shape, classes = data.shape, data.num_classes
-    return build_model(spec, shape, classes, steps_per_epoch=1)
 
 
 def _fixed_batch(data, n=32):
@@ -142,7 +40,13 @@ def _fixed_batch(data, n=32):
     return x[:n], (None if y is None else y[:n])
 
 
-def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool = False) -> Prepared:
+def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool = False, score_samples=None) -> Prepared:
+    """Train `loaded` (a new run, or the latest one with `resume`) and save its final weights.
+
+    `score_samples(model, data, spec, metrics, logs, reference, n) -> {metric: value}` measures
+    sample quality for train.keep_best on fid/kid; the evaluation stage owns it
+    (`genkit.evaluate.sample_quality.sample_scores`), so its caller passes it in.
+    """
     spec = loaded.spec
     point = ResumePoint()
     run_dir = None
@@ -169,7 +73,7 @@ def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool =
     print(f"run folder: {run_dir}", flush=True)
 
     with _writes_into(run_dir, "run's files", _resume_hint(loaded)):
-        _fit(loaded, prep, point)
+        _fit(loaded, prep, point, score_samples)
     return prep
 
 
@@ -189,14 +93,14 @@ def _worker_folder(spec, chief_run, origin) -> Path:
     return folder
 
 
-def _fit(loaded, prep, point: ResumePoint) -> None:
+def _fit(loaded, prep, point: ResumePoint, score_samples=None) -> None:
     """Train from `point` to train.epochs, then save the final weights and networks."""
     spec, model, run_dir = loaded.spec, prep.model, prep.run_dir
     extra = {"spec_hash": spec_hash(spec)}
     interrupt = CheckpointOnInterrupt(run_dir / "checkpoints", extra, prep.steps_per_epoch, _resume_hint(loaded))
     if point.epoch < spec.train.epochs:
         # The interrupt last: a Ctrl-C at an epoch's end stops after its checkpoint and history row.
-        callbacks = _callbacks(spec, prep, extra) + [interrupt]
+        callbacks = _callbacks(spec, prep, extra, score_samples) + [interrupt]
         started = time.perf_counter()
         try:
             with checkpoint_on_interrupt(interrupt):
@@ -221,8 +125,8 @@ def _fit(loaded, prep, point: ResumePoint) -> None:
         plot_history(run_dir / "history.csv", run_dir / "loss_curve.png")
 
 
-def _callbacks(spec, prep, extra: dict) -> list:
-    model, data, run_dir = prep.model, prep.data, prep.run_dir
+def _callbacks(spec, prep, extra: dict, score_samples=None) -> list:
+    data, run_dir = prep.data, prep.run_dir
     x_fixed, y_fixed = _fixed_batch(data)
     callbacks = [
         StopOnNonFinite(),
@@ -233,8 +137,10 @@ def _callbacks(spec, prep, extra: dict) -> list:
     ]
     if spec.train.keep_best is not None:
         # Before the CSV logger, so the measured value lands in history.csv.
-        callbacks.insert(0, _keep_best(spec, prep, run_dir))
-    callbacks += model.training_callbacks(x_fixed, y_fixed)
+        callbacks.insert(0, _keep_best(spec, prep, run_dir, score_samples))
+    monitor = card(spec.model.family).monitor
+    if monitor is not None:
+        callbacks.append(AdversarialMonitor(x_fixed, monitor.remedies, watch_d_fake=monitor.fake_probability))
     if spec.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), profile_batch=0))
     return callbacks
@@ -316,7 +222,7 @@ def _resume_hint(loaded) -> str:
     return f"genkit run {loaded.path} --resume"
 
 
-def _keep_best(spec, prep, run_dir) -> KeepBest:
+def _keep_best(spec, prep, run_dir, score_samples) -> KeepBest:
     best = spec.train.keep_best
     if best.metric in ("val_loss", "neg_elbo"):
         key = "val_loss" if best.metric == "val_loss" else "val_neg_elbo"
@@ -324,10 +230,14 @@ def _keep_best(spec, prep, run_dir) -> KeepBest:
         def measure(logs):
             return logs[key]
     else:
-        from genkit.evaluate.sample_quality import sample_scores
+        if score_samples is None:
+            raise GenkitError(
+                f"train.keep_best.metric {best.metric!r} needs the sample-quality evaluator: call "
+                "genkit.train.train(..., score_samples=genkit.evaluate.sample_quality.sample_scores)."
+            )
 
         def measure(logs):
-            return sample_scores(prep.model, prep.data, spec, [best.metric], {}, reference="val", n=best.samples)[best.metric]
+            return score_samples(prep.model, prep.data, spec, [best.metric], {}, reference="val", n=best.samples)[best.metric]
 
     return KeepBest(run_dir / "checkpoints", best.metric, best.every, measure)
 

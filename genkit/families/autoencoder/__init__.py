@@ -1,0 +1,1 @@
+"""The autoencoder family: card.py declares it, model.py trains it."""

@@ -1,0 +1,1 @@
+"""The contractive_ae family: card.py declares it, model.py trains it."""

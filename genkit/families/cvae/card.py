@@ -1,0 +1,44 @@
+"""The cvae family's card: a conditional variational autoencoder.
+
+Its model is the VAE's (genkit/families/vae/model.py), which feeds the class label to both
+networks when `model.condition` is set, as this card requires.
+"""
+
+from __future__ import annotations
+
+from genkit.spec.card import ExportCard, FamilyCard
+from genkit.spec.loss_sections import VAELoss
+from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
+
+__all__ = ["CARD"]
+
+
+def starter(dataset, shape):
+    return encoder_decoder_starter(
+        'cvae',
+        dataset,
+        shape,
+        encoder=conv_encoder(128, "relu"),
+        decoder=conv_decoder(shape),
+        latent_dim=16,
+        labels=True,
+        metrics=("reconstruction", "elbo", "class_accuracy"),
+    )
+
+
+CARD = FamilyCard(
+    name='cvae',
+    summary='A conditional VAE: sample new images of a chosen class.',
+    reference="Sohn, Lee & Yan, 'Learning structured output representation using deep conditional generative models', NeurIPS 2015",
+    model="genkit.families.vae.model:VAE",
+    roles=("encoder", "decoder"),
+    loss=VAELoss,
+    latent="required",
+    condition='required',
+    output_roles=("decoder",),
+    likelihood=True,
+    logs=("loss", "reconstruction", "kl", "neg_elbo"),
+    loss_networks={"kl": "encoder"},
+    export=ExportCard(networks=("decoder", "encoder"), sampling="prior"),
+    starter=starter,
+)

@@ -1,0 +1,1 @@
+"""The cyclegan family: card.py declares it, model.py trains it."""

@@ -1,0 +1,1 @@
+"""The ddpm family: card.py declares it, model.py trains it."""

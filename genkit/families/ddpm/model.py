@@ -1,0 +1,312 @@
+"""Denoising diffusion probabilistic model, optionally class-conditional with classifier-free guidance.
+
+Reference: Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020;
+sampling with DDIM: Song, Meng & Ermon, ICLR 2021; cosine schedule: Nichol & Dhariwal,
+ICML 2021; v-prediction: Salimans & Ho, ICLR 2022; guidance: Ho & Salimans,
+"Classifier-Free Diffusion Guidance", 2022.
+
+Training is Algorithm 1: for clean images x_0, draw t ~ U{0, …, T−1} and ε ~ N(0, I), form
+x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε in closed form (eq. 4), and minimise
+
+    L_simple = E ‖target − f_θ(x_t, t)‖²        target = ε, or v = √ᾱ_t ε − √(1 − ᾱ_t) x_0
+
+(eq. 14, averaged over pixels). The user declares the denoiser as a graph on inputs `x`
+(the noisy image) and `t` (the timestep index, float32); the schedule and the sampler maths
+are NumPy (`genkit.schedules`), shared with the TensorFlow-free runtime.
+
+Conditioning is the same family with `model.condition`, not a separate one: classifier-free
+guidance trains one network for p(x | y) and p(x) by replacing the label with a null class
+(index num_classes) with probability `label_dropout`, so the loss, the sampler and the
+export are the same whether or not a label is given — only an input is added. The family
+turns the integer label into a vector (one-hot, where the null class is the zero vector, or
+a learned embedding with one extra row) and feeds it to the graph as a third input `y`,
+which the user adds to the time embedding. Guidance at sampling time:
+ε̃ = ε_∅ + w (ε_y − ε_∅).
+
+With `train.ema`, an exponential moving average of the denoiser's weights (`self.ema`, its
+network `self.ema_network`) draws the per-epoch grids, the evaluation samples and the export.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from genkit.errors import Problem, SpecError
+from genkit.families.ddpm.card import CARD
+from genkit.manifest import ExportPlan, Sampling
+from genkit.modeling.base import GenerativeModel
+from genkit.modeling.ema import WeightAverage
+from genkit.modeling.networks import check_output_shape, condition_classes
+from genkit.modeling.steps import scaled_loss, track, unpack
+from genkit.nets import LabelEmbedding, build_network
+from genkit.replica_seed import ReplicaSeedGenerator
+from genkit.schedules import make_schedule, sample_loop, timestep_sequence
+from genkit.spec.schema import SampleSpec
+
+__all__ = ["DDPM", "timestep_buckets"]
+
+LOSS_BUCKETS = 4  # per-epoch loss by quarter of the timestep range: where the model is weak
+_PREDICT_BATCH = 256  # images per network call while sampling (memory bound, not speed)
+
+
+def timestep_buckets(timesteps: int, buckets: int = LOSS_BUCKETS) -> list[tuple[int, int]]:
+    """[(low, high), ...]: `buckets` consecutive ranges of timestep indices covering 0 … T − 1."""
+    edges = [round(b * timesteps / buckets) for b in range(buckets + 1)]
+    return list(pairwise(edges))
+
+
+class DDPM(GenerativeModel):
+    """A denoiser f_θ(x_t, t[, y]) trained on L_simple (Algorithm 1), sampled by DDPM or DDIM."""
+
+    def __init__(self, spec, data_shape, num_classes=None, steps_per_epoch=1):
+        super().__init__(spec, CARD, data_shape, num_classes)
+        self.diffusion = spec.model.diffusion
+        self.sample_options = spec.sample or SampleSpec()
+        d = self.diffusion
+        self.schedule = make_schedule(d.schedule, d.timesteps, beta_start=d.beta_start, beta_end=d.beta_end)
+        self.condition = spec.model.condition
+        self.null_class = None
+        if self.conditional:
+            self.num_classes = condition_classes(self.condition, num_classes)
+            self.null_class = self.num_classes  # the "no label" class of classifier-free guidance
+        self.denoiser = self._build_denoiser(spec)
+        check_output_shape(self.denoiser, "denoiser", data_shape)
+        self.ema = WeightAverage(self.denoiser, spec.train.ema) if spec.train.ema is not None else None
+        # An attribute, so Keras tracks its weights: checkpoints hold the average and a
+        # resumed run continues it.
+        self.ema_network = self.ema.network if self.ema is not None else None
+        self.noise_seed = ReplicaSeedGenerator(spec.seed)
+        self.bucket_trackers = [keras.metrics.Mean(name=f"loss_t{lo}_{hi}") for lo, hi in timestep_buckets(d.timesteps)]
+        # Forward-process coefficients as graph constants, the same float32 numbers the sampler reads.
+        self._sqrt_ab = tf.constant(self.schedule.sqrt_alphas_cumprod)
+        self._sqrt_one_minus_ab = tf.constant(self.schedule.sqrt_one_minus_alphas_cumprod)
+        self._predict_fn = None
+
+    # -- networks ----------------------------------------------------------------------
+    def _label_embedding(self):
+        c = self.condition
+        if c.encoding == "onehot":
+            # Index num_classes is outside the one-hot range: LabelEmbedding gives it the zero vector.
+            return LabelEmbedding(c.num_classes, encoding="onehot", name="label_embedding"), c.num_classes
+        return LabelEmbedding(
+            c.num_classes + 1, encoding="embedding", embedding_dim=c.embedding_dim, name="label_embedding"
+        ), c.embedding_dim
+
+    def _build_denoiser(self, spec):
+        net = spec.model.networks["denoiser"]
+        path = ("model", "networks", "denoiser")
+        if net.graph is None:
+            raise SpecError(
+                [
+                    Problem(
+                        path + ("layers",),
+                        "the denoiser takes the noisy image x and the timestep t, so it is a graph.",
+                        "Write it as 'inputs: {x: [28, 28, 1], t: []}' and 'graph:' nodes (see specs/ddpm_mnist.yaml).",
+                    )
+                ]
+            )
+        x = keras.Input(self.data_shape, name="x")
+        t = keras.Input((), name="t")
+        inputs, feeds, shapes = [x, t], {"x": x, "t": t}, {"x": self.data_shape, "t": ()}
+        if self.conditional:
+            y = keras.Input((), dtype="int32", name="y")
+            embedding, size = self._label_embedding()
+            inputs.append(y)
+            feeds["y"], shapes["y"] = embedding(y), (size,)
+        trunk = build_network("denoiser", net, inputs=shapes, path=path, blocks=spec.blocks)
+        self.trunks["denoiser"] = trunk
+        # In the trunk's own input order (the spec's); Keras maps a dict to a list input by sorted key.
+        output = trunk([feeds[tensor.name] for tensor in trunk.inputs])
+        output = keras.layers.Identity(name=self.diffusion.prediction)(output)
+        return keras.Model(inputs, output, name="denoiser")
+
+    @property
+    def sampling_network(self):
+        """The network that samples and exports: the weight average when train.ema is set."""
+        return self.ema_network if self.ema_network is not None else self.denoiser
+
+    # -- the objective (Algorithm 1) -----------------------------------------------------
+    @property
+    def metrics(self):
+        return [*self.trackers, *self.bucket_trackers]
+
+    def forward(self, x0, t, eps):
+        """(x_t, target): x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (eq. 4) and ε or v = √ᾱ_t ε − √(1 − ᾱ_t) x_0."""
+        shape = (-1,) + (1,) * (len(x0.shape) - 1)  # (B,) -> (B, 1, 1, 1)
+        a = ops.reshape(ops.take(self._sqrt_ab, t), shape)
+        b = ops.reshape(ops.take(self._sqrt_one_minus_ab, t), shape)
+        x0 = ops.cast(x0, "float32")
+        target = eps if self.diffusion.prediction == "epsilon" else a * eps - b * x0
+        return a * x0 + b * eps, target
+
+    def drop_labels(self, y):
+        """Each label replaced by the null class with probability label_dropout (Ho & Salimans 2022)."""
+        y = ops.cast(ops.reshape(y, (-1,)), "int32")
+        if self.diffusion.label_dropout == 0:
+            return y
+        drop = keras.random.uniform(ops.shape(y), seed=self.noise_seed) < self.diffusion.label_dropout
+        return ops.where(drop, self.null_class, y)
+
+    def compute_loss_terms(self, x0, y, training):
+        """Per-example ε- (or v-) MSE at uniform random timesteps; returns (losses (B,), t (B,))."""
+        n = ops.shape(x0)[0]
+        # 1. t ~ U{0, …, T−1}, ε ~ N(0, I).
+        t = keras.random.randint((n,), 0, self.diffusion.timesteps, seed=self.noise_seed)
+        eps = keras.random.normal(ops.shape(x0), dtype="float32", seed=self.noise_seed)
+        # 2. The forward process in closed form.
+        x_t, target = self.forward(x0, t, eps)
+        inputs = [x_t, ops.cast(t, "float32")]
+        if self.conditional:
+            # 3. Classifier-free guidance: the same network learns p(x) through the null class.
+            y = self.drop_labels(y) if training else ops.cast(ops.reshape(y, (-1,)), "int32")
+            inputs.append(y)
+        # 4. ‖target − f(x_t, t)‖², mean over pixels (float32 under mixed precision too).
+        output = ops.cast(self.denoiser(inputs, training=training), "float32")
+        losses = ops.mean(ops.reshape(ops.square(target - output), (n, -1)), axis=1)
+        return losses, t
+
+    def _record(self, losses, t):
+        """The batch's mean loss, and its per-example losses into the timestep buckets they fall in."""
+        logs = track(self.trackers, {"loss": ops.mean(losses)}, batch=ops.shape(losses)[0])
+        for tracker, (lo, hi) in zip(self.bucket_trackers, timestep_buckets(self.diffusion.timesteps)):
+            inside = ops.cast(ops.logical_and(t >= lo, t < hi), "float32")
+            tracker.update_state(losses, sample_weight=inside)
+            logs[tracker.name] = tracker.result()
+        return logs
+
+    def train_step(self, data):
+        x0, y = unpack(data)
+        with tf.GradientTape() as tape:
+            # 1.-4. t, ε, x_t and the per-example losses (compute_loss_terms).
+            losses, t = self.compute_loss_terms(x0, y, training=True)
+            scaled = scaled_loss(ops.mean(losses), self.optimizer)
+        grads = tape.gradient(scaled, self.denoiser.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_variables))
+        # 5. θ̄ ← d θ̄ + (1 − d) θ after the update.
+        if self.ema is not None:
+            self.ema.update(self.optimizer.iterations)
+        return self._record(losses, t)
+
+    def test_step(self, data):
+        x0, y = unpack(data)
+        return self._record(*self.compute_loss_terms(x0, y, training=False))
+
+    def call(self, inputs, training=False):
+        return self.denoiser(inputs, training=training)
+
+    # -- sampling ------------------------------------------------------------------------
+    def _predict(self, x, t, y):
+        """The sampling network on NumPy arrays, in chunks, through one traced function."""
+        if self._predict_fn is None:
+            net = self.sampling_network
+            signature = [tf.TensorSpec((None, *self.data_shape), tf.float32), tf.TensorSpec((None,), tf.float32)]
+            if self.conditional:
+                signature.append(tf.TensorSpec((None,), tf.int32))
+            self._predict_fn = tf.function(lambda *args: net(list(args), training=False), input_signature=signature)
+        args = [x, t] if y is None else [x, t, y]
+        chunks = [
+            self._predict_fn(*(a[i : i + _PREDICT_BATCH] for a in args)) for i in range(0, len(x), _PREDICT_BATCH)
+        ]
+        return np.concatenate([np.asarray(c) for c in chunks])
+
+    def sample(
+        self,
+        n: int,
+        labels=None,
+        seed: int = 0,
+        *,
+        steps=None,
+        sampler=None,
+        eta=None,
+        guidance_scale=None,
+        progress=None,
+    ):
+        """n images in [−1, 1] from the (EMA) denoiser, with the spec's `sample` settings unless given.
+
+        Conditional models draw `labels` (an int, one per sample, or None: 0 … K−1 in turn).
+        """
+        o = self.sample_options
+        y = None
+        if self.conditional:
+            y = np.resize(np.asarray(labels if labels is not None else np.arange(self.num_classes), "int32"), n)
+        x = sample_loop(
+            self.schedule,
+            self._predict,
+            (n, *self.data_shape),
+            sequence=timestep_sequence(self.diffusion.timesteps, steps or o.steps),
+            sampler=sampler or o.sampler,
+            prediction=self.diffusion.prediction,
+            eta=o.eta if eta is None else eta,
+            variance=o.variance,
+            clip=o.clip_denoised,
+            rng=np.random.default_rng(seed),
+            labels=y,
+            null_class=self.null_class,
+            guidance_scale=(o.guidance_scale if guidance_scale is None else guidance_scale)
+            if self.conditional
+            else 1.0,
+            progress=progress,
+        )
+        return np.clip(x, *self.value_range)
+
+    # -- what the trainer, exporter and inspector ask -------------------------------------
+    def networks(self) -> dict:
+        nets = {"denoiser": self.denoiser}
+        if self.ema_network is not None:
+            nets["denoiser_ema"] = self.ema_network
+        return nets
+
+    def describe(self) -> dict:
+        label = ""
+        if self.conditional:
+            c = self.condition
+            size = c.num_classes if c.encoding == "onehot" else c.embedding_dim
+            label = f", y (int label -> {c.encoding} vector ({size}) for the graph's input y; class {self.null_class} = no label)"
+        ema = f"; EMA copy (decay {self.ema.decay}) samples and exports" if self.ema is not None else ""
+        return {"denoiser": f"inputs x, t{label}; output named {self.diffusion.prediction!r}{ema}"}
+
+    def preview(self, x_fixed, y_fixed=None):
+        """Samples from the spec seed every time, so grids of successive epochs compare: 8 per row."""
+        cols = 8
+        if not self.conditional:
+            return self.sample(4 * cols, seed=self.seed), cols, None
+        labels = np.repeat(np.arange(self.num_classes, dtype="int32"), cols)
+        return (
+            self.sample(len(labels), labels=labels, seed=self.seed),
+            cols,
+            [f"label {k}" for k in range(self.num_classes)],
+        )
+
+    def export_plan(self, x_train, y_train=None):
+        d, o = self.diffusion, self.sample_options
+        prediction = d.prediction
+        return ExportPlan(
+            networks={"denoiser": self.sampling_network},
+            outputs={"denoiser": [prediction]},
+            sampling=Sampling(
+                network="denoiser",
+                image_input="x",
+                time_input="t",
+                label_input="y" if self.conditional else None,
+                output=prediction,
+            ),
+            diffusion={
+                "schedule": d.schedule,
+                "timesteps": d.timesteps,
+                "beta_start": d.beta_start,
+                "beta_end": d.beta_end,
+                "prediction": prediction,
+                "null_class": self.null_class,
+                "label_dropout": d.label_dropout if self.conditional else None,
+                "ema": self.ema is not None,
+                "sample": o.model_dump(mode="json"),
+                "alphas_cumprod": self.schedule.alphas_cumprod.tolist(),
+            },
+            # The parity batch draws the denoiser's timestep input over the whole schedule.
+            input_ranges={"denoiser": {"t": (0.0, float(d.timesteps))}},
+        )

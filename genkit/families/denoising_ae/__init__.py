@@ -1,0 +1,1 @@
+"""The denoising_ae family: card.py declares it, model.py trains it."""

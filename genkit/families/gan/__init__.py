@@ -1,0 +1,1 @@
+"""The gan family: card.py declares it, model.py trains it."""

@@ -1,0 +1,1 @@
+"""The sparse_ae family: card.py declares it, model.py trains it."""

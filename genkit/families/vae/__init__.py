@@ -1,0 +1,1 @@
+"""The vae family: card.py declares it, model.py trains it."""

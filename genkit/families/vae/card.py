@@ -1,0 +1,40 @@
+"""The vae family's card: a variational autoencoder. Its mathematics are in model.py."""
+
+from __future__ import annotations
+
+from genkit.spec.card import ExportCard, FamilyCard
+from genkit.spec.loss_sections import VAELoss
+from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
+
+__all__ = ["CARD"]
+
+
+def starter(dataset, shape):
+    return encoder_decoder_starter(
+        'vae',
+        dataset,
+        shape,
+        encoder=conv_encoder(128, "relu"),
+        decoder=conv_decoder(shape),
+        latent_dim=16,
+        labels=False,
+        metrics=("reconstruction", "elbo"),
+    )
+
+
+CARD = FamilyCard(
+    name='vae',
+    summary='A variational autoencoder: sample new images by decoding z ~ N(0, I).',
+    reference="Kingma & Welling, 'Auto-encoding variational Bayes', ICLR 2014",
+    model="genkit.families.vae.model:VAE",
+    roles=("encoder", "decoder"),
+    loss=VAELoss,
+    latent="required",
+    condition='never',
+    output_roles=("decoder",),
+    likelihood=True,
+    logs=("loss", "reconstruction", "kl", "neg_elbo"),
+    loss_networks={"kl": "encoder"},
+    export=ExportCard(networks=("decoder", "encoder"), sampling="prior"),
+    starter=starter,
+)

@@ -1,0 +1,1 @@
+"""The wgan family: card.py declares it, model.py trains it."""
