@@ -23,7 +23,7 @@ def test_shipped_cvae_spec_samples_are_of_the_asked_class(tmp_path):
     from genkit.data import load_data
     from genkit.evaluate.classifier import class_accuracy, train_classifier
     from genkit.runtime import Sampler
-    from genkit.spec.schema import DataSpec
+    from genkit.spec.data_section import DataSpec
 
     classifier, _ = train_classifier(load_data(DataSpec(source="mnist", labels=True), seed=0))
     sampler = Sampler(export_dir)
