@@ -38,20 +38,30 @@ and the TensorFlow-free runtime all import it.
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import field_validator, model_validator
 
-from genkit.errors import GenkitError
+from genkit.errors import GenkitError, dotted_path
 
 __all__ = [
     "DIFFUSION_KEYS",
+    "DTYPES",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
+    "MAX_CLASSES",
+    "MAX_LATENT_DIM",
+    "MAX_MANIFEST_BYTES",
+    "MAX_SAMPLE_VALUES",
+    "MAX_TIMESTEPS",
     "Encoding",
     "ExportPlan",
+    "Manifest",
     "Sampling",
     "TranslationDirection",
     "check_references",
@@ -63,9 +73,24 @@ MANIFEST_FORMAT = 1
 # What the runtime needs to rebuild a diffusion export's schedule and sampler.
 DIFFUSION_KEYS = ("schedule", "timesteps", "beta_start", "beta_end", "prediction", "null_class", "sample")
 
+# Limits `load_manifest` enforces before the runtime allocates anything from a manifest's numbers.
+MAX_MANIFEST_BYTES = 16 * 2**20  # manifest.json itself (a DDPM's 1000 alphas and its spec are ~60 kB)
+MAX_SAMPLE_VALUES = 2**24  # data.shape's product: 16,777,216 values per image (e.g. 2048 x 2048 x 3 is 12.6 M)
+MAX_LATENT_DIM = 65_536
+MAX_CLASSES = 100_000
+MAX_TIMESTEPS = 100_000  # diffusion.timesteps (DDPM uses 1000)
+MAX_TENSOR_RANK = 8
+DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
 
 def load_manifest(export_dir: str | Path) -> dict:
-    """Read and check `export_dir/manifest.json`; every problem is a GenkitError."""
+    """Read and check `export_dir/manifest.json`; every problem is one GenkitError.
+
+    The file is read only when it is at most `MAX_MANIFEST_BYTES`; it is validated with
+    `Manifest` (types, ranges, caps: see there) and then `check_references`. Returns the
+    validated manifest as a plain dict (`Manifest.model_dump()`): every field the model
+    declares is present (None when absent), and unknown keys are kept as they were.
+    """
     export_dir = Path(export_dir)
     if not export_dir.exists():
         raise GenkitError(
@@ -80,31 +105,261 @@ def load_manifest(export_dir: str | Path) -> dict:
             f"{export_dir} is not a genkit export: it has no {MANIFEST_NAME}. Re-run `genkit export` for this model."
         )
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise GenkitError(
+                f"{path} is {size:,} bytes; a genkit manifest is at most {MAX_MANIFEST_BYTES:,}. "
+                "It is not one genkit wrote: re-run `genkit export`."
+            )
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise GenkitError(f"{path} is not valid JSON ({exc}); re-run `genkit export`.") from None
+    except OSError as exc:
+        raise GenkitError(f"cannot read {path}: {exc.strerror or exc}.") from None
     if not isinstance(manifest, dict):
         raise GenkitError(f"{path}: expected a JSON object, got {type(manifest).__name__}.")
     fmt = manifest.get("format")
-    if fmt != MANIFEST_FORMAT:
+    if fmt != MANIFEST_FORMAT or isinstance(fmt, bool):
         raise GenkitError(
             f"{path}: manifest format {fmt!r} is not supported by this genkit "
             f"(it reads format {MANIFEST_FORMAT}); re-export with this genkit version."
         )
-    for key in ("name", "family", "data", "networks"):
-        if key not in manifest:
-            raise GenkitError(f"{path}: missing '{key}'; re-run `genkit export`.")
-    for key in ("shape", "range"):
-        if key not in manifest["data"]:
-            raise GenkitError(f"{path}: missing 'data.{key}'; re-run `genkit export`.")
-    for name, entry in manifest["networks"].items():
-        missing = [key for key in ("file", "inputs", "outputs") if not isinstance(entry, dict) or key not in entry]
-        if missing:
-            raise GenkitError(f"{path}: networks.{name} lacks {', '.join(missing)}; re-run `genkit export`.")
+    try:
+        manifest = Manifest.model_validate(manifest).model_dump()
+    except ValidationError as exc:
+        raise GenkitError(f"{path}: {describe_errors(exc)} Re-run `genkit export` for this model.") from None
     problems = check_references(manifest)
     if problems:
         raise GenkitError(f"{path}: " + " ".join(problems))
     return manifest
+
+
+def describe_errors(exc: ValidationError, limit: int = 3) -> str:
+    """A pydantic ValidationError as `field: what was expected, got what` sentences (at most `limit`)."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]  # drop union tags
+        where = dotted_path(loc)
+        if error["type"] == "missing":
+            parent, key = dotted_path(loc[:-1]), loc[-1] if loc else "?"
+            line = f"{parent} lacks {key}." if parent else f"missing '{key}'."
+        else:
+            message = error["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            else:
+                message = message.replace("Input should be ", "expected ", 1)
+                message = re.sub(r"a valid dictionary or instance of \w+", "a JSON object", message)
+                for old, new in _PHRASES:
+                    message = message.replace(old, new)
+                message += f", got {_short(error.get('input'))}"
+            line = f"{where}: {message}" if where else message
+            line = line if line.endswith(".") else line + "."
+        if line not in lines:
+            lines.append(line)
+    shown = " ".join(lines[:limit])
+    return shown + (f" (and {len(lines) - limit} more problems)" if len(lines) > limit else "")
+
+
+_PHRASES = (
+    ("a valid dictionary", "a JSON object"),
+    ("a valid integer", "an integer"),
+    ("a valid number", "a number"),
+    ("a valid string", "a string"),
+    ("a valid list", "a list"),
+    ("a valid boolean", "true or false"),
+    ("greater than or equal to ", ">= "),
+    ("less than or equal to ", "<= "),
+    ("greater than ", "> "),
+    ("less than ", "< "),
+)
+
+
+def _short(value, width: int = 60) -> str:
+    text = repr(value)
+    if isinstance(value, (dict, list)) and len(text) > width:
+        text = f"a {type(value).__name__} of {len(value)} items"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def check_file_name(name: str) -> str:
+    """`name` unless it leaves the export folder: a plain file name, no separators, not '.' or '..'."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\x00") or ":" in name:
+        raise ValueError(f"expected a plain file name inside the export folder (no path separators or '..'), got {name!r}")
+    return name
+
+
+# --------------------------------------------------------------------------- the typed manifest
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # a finite JSON number, not a bool or string
+
+
+class _Open(BaseModel):
+    """A manifest section: typed known keys, unknown keys kept (forward compatibility)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DataFacts(_Open):
+    """`data`: the image shape, the value range and the number of classes."""
+
+    shape: list[int] = Field(..., description=f"1 to 4 positive ints, product <= {MAX_SAMPLE_VALUES:,}, e.g. [28, 28, 1].")
+    range: list[float] = Field(..., description="[0, 1] or [-1, 1]: two finite numbers low < high.")
+    num_classes: Optional[StrictInt] = Field(None, ge=2, le=MAX_CLASSES)
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _shape(cls, value):
+        ok = (
+            isinstance(value, list)
+            and 1 <= len(value) <= 4
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+        )
+        if not ok:
+            raise ValueError(f"expected 1 to 4 positive integers such as [28, 28, 1], got {_short(value)}")
+        if math.prod(value) > MAX_SAMPLE_VALUES:
+            raise ValueError(f"{value} holds {math.prod(value):,} values per image; at most {MAX_SAMPLE_VALUES:,}")
+        return value
+
+    @field_validator("range", mode="before")
+    @classmethod
+    def _range(cls, value):
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            and value[0] < value[1]
+        )
+        if not ok:
+            raise ValueError(f"expected [0, 1] or [-1, 1] (two finite numbers, low < high), got {_short(value)}")
+        return [float(v) for v in value]
+
+
+class PriorFacts(_Open):
+    """`prior`: N(0, I), or a fitted N(mean, scale_tril scale_tril^T)."""
+
+    kind: Literal["standard_normal", "gaussian"]
+    mean: Optional[list[Number]] = Field(None, max_length=MAX_LATENT_DIM)
+    scale_tril: Optional[list[list[Number]]] = Field(None, max_length=MAX_LATENT_DIM)
+
+
+class SamplingFacts(_Open):
+    network: StrictStr
+    latent_input: Optional[StrictStr] = None
+    image_input: Optional[StrictStr] = None
+    time_input: Optional[StrictStr] = None
+    label_input: Optional[StrictStr] = None
+    output: StrictStr
+
+
+class EncodingFacts(_Open):
+    network: StrictStr
+    image_input: StrictStr
+    label_input: Optional[StrictStr] = None
+    outputs: list[StrictStr] = Field(..., min_length=1)
+
+
+class TranslationFacts(_Open):
+    network: StrictStr
+    input: StrictStr
+    output: StrictStr
+
+
+class DiffusionSampleFacts(_Open):
+    """`diffusion.sample`: the export's default sampler settings (see genkit.spec SampleSpec)."""
+
+    sampler: Literal["ancestral", "ddim"]
+    steps: StrictInt = Field(..., ge=1, le=MAX_TIMESTEPS)
+    eta: Number = Field(..., ge=0.0, le=1.0)
+    variance: Literal["beta", "posterior"]
+    clip_denoised: StrictBool
+    guidance_scale: Number = Field(..., ge=0.0)
+
+
+class DiffusionFacts(_Open):
+    schedule: Literal["linear", "cosine"]
+    timesteps: StrictInt = Field(..., ge=1, le=MAX_TIMESTEPS)
+    beta_start: Number
+    beta_end: Number
+    prediction: Literal["epsilon", "v"]
+    null_class: Optional[StrictInt] = Field(..., ge=0, le=MAX_CLASSES)
+    label_dropout: Optional[Number] = Field(None, ge=0.0, le=1.0)
+    sample: DiffusionSampleFacts
+    alphas_cumprod: Optional[list[Number]] = None
+
+    @model_validator(mode="after")
+    def _fits_timesteps(self):
+        alphas = self.alphas_cumprod
+        if alphas is not None and len(alphas) != self.timesteps:
+            raise ValueError(f"alphas_cumprod holds {len(alphas)} numbers; expected timesteps ({self.timesteps})")
+        if self.sample.steps > self.timesteps:
+            raise ValueError(f"sample.steps {self.sample.steps} exceeds timesteps ({self.timesteps})")
+        return self
+
+
+class TensorFacts(_Open):
+    """One ONNX input or output: its name, shape (None for a free dimension) and dtype."""
+
+    name: StrictStr
+    shape: list[Optional[StrictInt]] = Field(..., max_length=MAX_TENSOR_RANK)
+    dtype: Literal[DTYPES]  # type: ignore[valid-type]
+
+    @field_validator("shape")
+    @classmethod
+    def _dims(cls, value):
+        if any(d is not None and not 0 <= d <= 2**31 for d in value):
+            raise ValueError(f"expected dimensions that are null or integers in [0, 2**31], got {_short(value)}")
+        return value
+
+
+class NetworkFacts(_Open):
+    file: StrictStr
+    inputs: list[TensorFacts] = Field(..., min_length=1)
+    outputs: list[TensorFacts] = Field(..., min_length=1)
+
+    @field_validator("file")
+    @classmethod
+    def _plain(cls, value):
+        return check_file_name(value)
+
+
+class Manifest(_Open):
+    """`manifest.json` as the runtime reads it (format 1, see the module docs); unknown keys are kept.
+
+    Caps: data.shape's product <= MAX_SAMPLE_VALUES, 1 <= latent_dim <= MAX_LATENT_DIM,
+    2 <= num_classes <= MAX_CLASSES, 1 <= diffusion.timesteps <= MAX_TIMESTEPS; a Gaussian
+    prior's mean and scale_tril must have latent_dim entries.
+    """
+
+    format: Literal[1]
+    name: StrictStr = Field(..., min_length=1)
+    family: StrictStr = Field(..., min_length=1)
+    data: DataFacts
+    latent_dim: Optional[StrictInt] = Field(None, ge=1, le=MAX_LATENT_DIM)
+    prior: Optional[PriorFacts] = None
+    sampling: Optional[SamplingFacts] = None
+    encoding: Optional[EncodingFacts] = None
+    diffusion: Optional[DiffusionFacts] = None
+    translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
+    networks: dict[str, NetworkFacts]
+    versions: Optional[dict[str, Any]] = None
+    created_utc: Optional[StrictStr] = None
+    sample_grid: Optional[StrictStr] = None
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value):
+        if value is not None and not all(isinstance(v, (str, int, float, type(None))) for v in value.values()):
+            raise ValueError(f"expected a mapping of package -> version string, got {_short(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _prior_fits(self):
+        p, d = self.prior, self.latent_dim
+        if p is not None and p.kind == "gaussian" and d is not None:
+            tril = p.scale_tril
+            if p.mean is None or len(p.mean) != d or tril is None or len(tril) != d or any(len(r) != d for r in tril):
+                raise ValueError(f"prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}) for latent_dim {d}")
+        return self
 
 
 def check_references(manifest: dict) -> list[str]:

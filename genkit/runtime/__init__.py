@@ -8,6 +8,7 @@ package: an export has to sample on a machine that has only `onnxruntime` (start
 from __future__ import annotations
 
 import io
+import math
 import time
 from pathlib import Path
 
@@ -16,9 +17,9 @@ import numpy as np
 from genkit.atomic import atomic_write_bytes
 
 from genkit.errors import GenkitError
-from genkit.runtime.images import check_output_path, read_images, save_grid, save_samples
+from genkit.runtime.images import check_grid_size, check_output_path, read_images, save_grid, save_samples
 from genkit.runtime.providers import make_session
-from genkit.runtime.sampler import Sampler
+from genkit.runtime.sampler import Sampler, check_count, positive_int
 
 __all__ = ["Sampler", "make_session", "sample_main", "save_grid", "save_samples", "translate_main"]
 
@@ -41,8 +42,14 @@ def sample_main(
     `guidance_scale` are for diffusion exports (default: the export's own settings); giving
     one for any other export is an error rather than silently ignored. Diffusion sampling
     draws a progress bar on stderr.
+
+    Budgets, checked before anything is drawn: 1 <= n <= MAX_SAMPLES (100,000) and the
+    samples' float32 values at most 1 GiB (`check_count`); a `.png` grid at most
+    MAX_GRID_PIXELS (134 M) pixels (write `.npz` for more); `steps` at most the export's
+    timesteps. `out` must not be a folder or lie under a file.
     """
     out = check_output_path(out)  # before the (slower) loading, so a typo fails fast
+    n = check_count(n, "--n", (1,))  # the count alone; its images are checked once the export is open
     start = time.perf_counter()
     model = Sampler(export_dir)
     if model.directions:
@@ -56,7 +63,11 @@ def sample_main(
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
         raise GenkitError(f"{flags} {verb} to diffusion exports; {Path(export_dir)} is a '{model.family}' export. Drop {them}.")
+    n = check_count(n, "--n", model.image_shape)
+    if out.suffix.lower() == ".png":
+        _check_png_budget(n, model.image_shape, out)
     if model.is_diffusion:
+        model.diffusion_options(**given)  # --steps etc. checked before the loop allocates its noise
         x, y = model.sample(n, labels=label, seed=seed, progress=True, **given)
     else:
         x, y = model.sample(n, labels=label, seed=seed)
@@ -81,8 +92,14 @@ def translate_main(export_dir, input_path, out, n: int | None = None, direction:
     (default "ab"). `.png` gets a grid of rows of 8: inputs, then their translations; `.npz`
     gets `x` (the translations, which `--input` reads back, e.g. for the other direction) and
     `source` (the inputs), float32 in the data range.
+
+    `n` must be a positive integer; the inputs are checked as `read_images` says (uint8 or
+    floats in the range, file sizes from their headers, at most 100,000 images), and a
+    `.png` at most MAX_GRID_PIXELS (134 M) pixels.
     """
     out = check_output_path(out)
+    if n is not None:
+        n = positive_int(n, "--n")
     start = time.perf_counter()
     model = Sampler(export_dir)
     if not model.directions:
@@ -93,6 +110,8 @@ def translate_main(export_dir, input_path, out, n: int | None = None, direction:
     x = read_images(input_path, model.image_shape, model.value_range)
     if n is not None:
         x = x[:n]
+    if out.suffix.lower() == ".png":
+        check_grid_size(2 * math.ceil(len(x) / 8), 8, model.image_shape, out)
     y = model.translate(x, direction)
     if out.suffix.lower() == ".npz":
         buffer = io.BytesIO()
@@ -108,3 +127,9 @@ def translate_main(export_dir, input_path, out, n: int | None = None, direction:
         f"Translated {len(x)} images ({direction}) with {model.name} ({model.family}) to {out} in {seconds:.2f} s "
         f"with onnxruntime on {model.provider}."
     )
+
+
+def _check_png_budget(n: int, image_shape, out) -> None:
+    """A grid of `n` images (about square, or class rows of up to 16) must fit MAX_GRID_PIXELS."""
+    ncol = math.ceil(math.sqrt(n))
+    check_grid_size(math.ceil(n / ncol), ncol, image_shape, out)

@@ -20,7 +20,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from genkit.errors import GenkitError
 
-__all__ = ["CPU", "CUDA", "PROVIDER_ENV", "make_session"]
+__all__ = ["CPU", "CUDA", "ORT_ERRORS", "PROVIDER_ENV", "make_session"]
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -33,8 +33,20 @@ _CHOICES = {"cpu": CPU, "cuda": CUDA}
 _DEFAULT_SEVERITY = 2
 _QUIET_SEVERITY = 4
 
-# What InferenceSession raises for a file it cannot use (none subclass a builtin error).
-_LOAD_ERRORS = (ort_state.Fail, ort_state.InvalidProtobuf, ort_state.InvalidGraph, ort_state.NotImplemented)
+# What InferenceSession raises for a file it cannot use (none subclass a builtin error): an
+# empty file is InvalidArgument, a truncated or non-ONNX one InvalidProtobuf, an unknown
+# operator NotImplemented, ... Named by string, as the set differs between releases.
+_LOAD_ERRORS = tuple(
+    getattr(ort_state, name)
+    for name in (
+        "Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException", "InvalidProtobuf",
+        "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail", "ModelLoadCanceled", "ModelRequiresCompilation",
+        "NotFound",
+    )
+    if isinstance(getattr(ort_state, name, None), type)
+)
+
+ORT_ERRORS = _LOAD_ERRORS  # also what InferenceSession.run raises for inputs a graph refuses
 
 _cuda_works: bool | None = None  # None: not tried yet in this process
 
@@ -50,6 +62,8 @@ def make_session(path: str | Path, *, provider: str | None = None) -> tuple[ort.
     path = Path(path)
     if not path.is_file():
         raise GenkitError(f"ONNX file {path} does not exist; re-run `genkit export`.")
+    if path.stat().st_size == 0:
+        raise GenkitError(f"onnxruntime could not load {path}: the file is empty (0 bytes). Re-run `genkit export`.")
     choice = _requested(provider)
     if choice == "cpu":
         return _open(path, [CPU]), CPU
@@ -102,4 +116,10 @@ def _open(path: Path, providers: list[str], severity: int | None = None) -> ort.
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except _LOAD_ERRORS as exc:
-        raise GenkitError(f"onnxruntime could not load {path}: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenkitError(
+            f"onnxruntime could not load {path}: {reason[:300]}. The file is damaged or not an ONNX model; "
+            "re-run `genkit export`."
+        ) from None
+    except OSError as exc:
+        raise GenkitError(f"cannot read ONNX file {path}: {exc.strerror or exc}.") from None

@@ -19,14 +19,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+
 import numpy as np
 
 from genkit.errors import GenkitError
 from genkit.runtime.diffusion import DiffusionLoop
 from genkit.manifest import load_manifest
-from genkit.runtime.providers import make_session
+from genkit.runtime.providers import ORT_ERRORS, make_session
 
-__all__ = ["Sampler", "positive_int"]
+__all__ = ["MAX_OUTPUT_VALUES", "MAX_SAMPLES", "Sampler", "check_count", "positive_int"]
+
+# Budgets checked before anything is allocated (see `check_count`).
+MAX_SAMPLES = 100_000  # images one call draws, decodes, encodes or translates
+MAX_OUTPUT_VALUES = 2**28  # their float32 values in all: 1 GiB (e.g. 100,000 28x28 digits are 78 M)
+
+# onnxruntime's tensor type names -> NumPy dtype names (the manifest's dtypes).
+_ORT_DTYPES = {
+    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16", "tensor(bool)": "bool",
+    "tensor(int8)": "int8", "tensor(int16)": "int16", "tensor(int32)": "int32", "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8", "tensor(uint16)": "uint16", "tensor(uint32)": "uint32", "tensor(uint64)": "uint64",
+}
 
 
 class Sampler:
@@ -63,6 +76,7 @@ class Sampler:
         for section in (self._sampling, self._encoding, *self._translation.values()):
             if section and section["network"] not in self._sessions:
                 self._sessions[section["network"]] = self._open(section["network"], provider)
+        self._check_shapes()
         self._diffusion = None
         if self.is_diffusion and self._sampling:
             network = self._sampling["network"]
@@ -75,8 +89,17 @@ class Sampler:
         return bool(self._sampling and self._sampling.get("label_input"))
 
     # ------------------------------------------------------------------ sampling side
+    def diffusion_options(self, **overrides) -> dict:
+        """Diffusion exports: the sampler settings `sample` would use (steps <= timesteps, ...), checked."""
+        if self._diffusion is None:
+            raise GenkitError(f"{self.name} is a '{self.family}' export, not a diffusion export that samples.")
+        return self._diffusion.options(**overrides)
+
     def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 256, *, progress: bool = False, **diffusion):
         """Draw `n` samples; returns `(x, y)`.
+
+        `n` is checked before anything is allocated: 1 <= n <= MAX_SAMPLES (100,000), and the
+        images' float32 values at most MAX_OUTPUT_VALUES (1 GiB) in all (see `check_count`).
 
         `x` is float32 `(n, H, W, C)` clipped to the data range. For conditional models `y`
         is int32 `(n,)`: `labels=None` cycles 0..K-1, an int gives every sample that class,
@@ -88,7 +111,7 @@ class Sampler:
         draws a progress bar on stderr.
         """
         if self._diffusion is not None:
-            n = positive_int(n, "n")
+            n = check_count(n, "n", self.image_shape)
             y = self._labels(n, labels)
             self._batch_size = positive_int(batch_size, "batch_size")
             x = self._diffusion.sample(n, y, np.random.default_rng(seed), progress=progress, **diffusion)
@@ -96,7 +119,7 @@ class Sampler:
         if diffusion:
             raise GenkitError(f"{', '.join(sorted(diffusion))} apply to diffusion exports; {self.name} is a '{self.family}' export.")
         self._require_sampling()
-        n = positive_int(n, "n")
+        n = check_count(n, "n", self.image_shape, extra_values=2 * self.latent_dim)  # + the float64 latents
         y = self._labels(n, labels)
         z = self._prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim)
         return self.decode(z, y, batch_size=batch_size), y
@@ -107,6 +130,10 @@ class Sampler:
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise GenkitError(f"{self.name}: z must have shape (N, {self.latent_dim}); got {z.shape}.")
+        if len(z):
+            check_count(len(z), "the number of latents", self.image_shape)
+        if not np.isfinite(z).all():
+            raise GenkitError(f"{self.name}: z holds NaN or infinite values.")
         feeds = {spec["latent_input"]: z}
         if self.conditional:
             if y is None:
@@ -171,8 +198,64 @@ class Sampler:
             )
         session, used = make_session(path, provider=provider)
         self.provider = self.provider or used
+        self._check_io(network, path, entry, session)
         dtypes = {io["name"]: np.dtype(io["dtype"]) for io in entry["inputs"]}
         return session, dtypes
+
+    def _check_io(self, network: str, path: Path, entry: dict, session) -> None:
+        """The ONNX file's real inputs/outputs are the manifest's (names, dtypes, fixed dimensions).
+
+        A swapped or copied file (encoder.onnx holding the decoder) fails here, not mid-run.
+        """
+        redo = "The file does not belong to this manifest (swapped, copied or edited); re-run `genkit export`."
+        for side, real in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
+            listed = {io["name"]: io for io in entry[side]}
+            actual = {arg.name: arg for arg in real}
+            if set(listed) != set(actual):
+                raise GenkitError(
+                    f"{path} has {side} {sorted(actual)}, but manifest.json lists {sorted(listed)} for "
+                    f"network '{network}'. {redo}"
+                )
+            for name, arg in actual.items():
+                want, dtype = listed[name], _ORT_DTYPES.get(arg.type, arg.type)
+                if dtype != want["dtype"]:
+                    raise GenkitError(
+                        f"{path}: {side[:-1]} '{name}' is {dtype}, but manifest.json says {want['dtype']}. {redo}"
+                    )
+                if not _same_shape(arg.shape, want["shape"]):
+                    raise GenkitError(
+                        f"{path}: {side[:-1]} '{name}' has shape {_shape_text(arg.shape)}, but manifest.json says "
+                        f"{_shape_text(want['shape'])}. {redo}"
+                    )
+
+    def _check_shapes(self) -> None:
+        """The networks' image and latent tensors fit data.shape and latent_dim, as the runtime feeds them."""
+        image = [None, *self.image_shape]
+        wanted = []  # (network, side, tensor name, expected shape, what)
+        s = self._sampling
+        if s and self.is_diffusion:
+            wanted += [(s["network"], "inputs", s["image_input"], image, "data.shape"),
+                       (s["network"], "outputs", s["output"], image, "data.shape")]
+        elif s:
+            wanted += [(s["network"], "inputs", s["latent_input"], [None, self.latent_dim], "latent_dim"),
+                       (s["network"], "outputs", s["output"], image, "data.shape")]
+        if self._encoding:
+            e = self._encoding
+            wanted.append((e["network"], "inputs", e["image_input"], image, "data.shape"))
+            wanted.append((e["network"], "outputs", e["outputs"][0], [None, self.latent_dim], "latent_dim"))
+        for t in self._translation.values():
+            wanted += [(t["network"], "inputs", t["input"], image, "data.shape"),
+                       (t["network"], "outputs", t["output"], image, "data.shape")]
+        for network, side, name, shape, what in wanted:
+            if what == "latent_dim" and self.latent_dim is None:
+                continue
+            session = self._sessions[network][0]
+            real = next(arg.shape for arg in getattr(session, f"get_{side}")() if arg.name == name)
+            if not _same_shape(real, shape):
+                raise GenkitError(
+                    f"{self.export_dir}: network '{network}' {side[:-1]} '{name}' has shape {_shape_text(real)}, "
+                    f"which does not fit manifest.json's {what} ({_shape_text(shape)}). Re-run `genkit export`."
+                )
 
     def _require_sampling(self) -> dict:
         if self._sampling is None:
@@ -215,10 +298,17 @@ class Sampler:
         session, dtypes = self._sessions[network]
         feeds = {name: value.astype(dtypes[name], copy=False) for name, value in feeds.items()}
         total = len(next(iter(feeds.values())))
-        chunks = [
-            session.run(outputs, {name: value[i : i + batch_size] for name, value in feeds.items()})
-            for i in range(0, max(total, 1), batch_size)  # one (empty) run when total == 0
-        ]
+        try:
+            chunks = [
+                session.run(outputs, {name: value[i : i + batch_size] for name, value in feeds.items()})
+                for i in range(0, max(total, 1), batch_size)  # one (empty) run when total == 0
+            ]
+        except ORT_ERRORS as exc:
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise GenkitError(
+                f"onnxruntime could not run network '{network}' of {self.export_dir}: {reason}. Its ONNX file "
+                "may not match manifest.json; re-run `genkit export`."
+            ) from None
         return [np.concatenate([c[k] for c in chunks]) for k in range(len(outputs))]
 
 
@@ -248,6 +338,38 @@ class _Prior:
         if self.mean is None:
             return eps.astype(np.float32)
         return (self.mean + eps @ self.scale_tril.T).astype(np.float32)  # z = mu + L eps
+
+
+def _same_shape(real, listed) -> bool:
+    """Same rank, and equal wherever both give a fixed size (a str/None dimension is free)."""
+    if real is None or listed is None or len(real) != len(listed):
+        return False
+    return all(not isinstance(a, int) or not isinstance(b, int) or a == b for a, b in zip(real, listed))
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("N" if not isinstance(d, int) else str(d) for d in shape) + ")"
+
+
+def check_count(n, name: str, image_shape, *, limit: int = MAX_SAMPLES, extra_values: int = 0) -> int:
+    """`n` as an int in [1, limit] whose float32 images `(n, *image_shape)` fit MAX_OUTPUT_VALUES.
+
+    `extra_values`: more values each item needs on the way (e.g. a float64 latent counts
+    2 x latent_dim). Checked before anything is allocated; `name` names the argument
+    (e.g. "--n") in the error.
+    """
+    n = positive_int(n, name)
+    per_item = math.prod(image_shape) + extra_values
+    most = min(limit, max(1, MAX_OUTPUT_VALUES // max(per_item, 1)))
+    if n > most:
+        why = (
+            f"at most {limit:,} at a time"
+            if most == limit
+            else f"{n:,} x {per_item:,} values would be {n * per_item * 4 / 2**30:.1f} GiB of float32; the budget "
+            f"is {MAX_OUTPUT_VALUES * 4 / 2**30:.0f} GiB, so at most {most:,} at a time"
+        )
+        raise GenkitError(f"{name} is {n:,}: {why}. Ask for several smaller batches instead.")
+    return n
 
 
 def positive_int(value, name: str) -> int:

@@ -99,8 +99,11 @@ def check_images(sampler: Sampler, x, origin: str = "images") -> np.ndarray:
             f"{origin}: got shape {given}; {sampler.name} reads images of shape "
             f"(N, {', '.join(map(str, sampler.image_shape))}) with N > 0, as it was trained on."
         )
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise GenkitError(f"{origin}: got {x.dtype} values; expected uint8 pixels or floats.")
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+        raise GenkitError(
+            f"{origin}: got {x.dtype} values; expected uint8 pixels (0..255) or floats in "
+            f"[{sampler.value_range[0]:g}, {sampler.value_range[1]:g}]."
+        )
     low, high = sampler.value_range
     if x.dtype == np.uint8:
         return (x.astype(np.float32) / 255.0 * (high - low) + low).astype(np.float32)  # as genkit.data scales

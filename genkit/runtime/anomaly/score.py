@@ -23,8 +23,9 @@ from genkit.runtime.anomaly.reconstruction import (
     reconstruction_errors,
     require_reconstruction,
 )
+from genkit.runtime.images import load_npz
 from genkit.runtime.anomaly.roc import check_fpr, roc_curve, score_report, threshold_at_fpr
-from genkit.runtime.sampler import Sampler
+from genkit.runtime.sampler import Sampler, check_count
 
 __all__ = ["score_main"]
 
@@ -50,7 +51,8 @@ def score_main(
     - `roc.png`: the ROC curve, when labels and `anomaly_labels` say which are anomalous;
     - `report.json`, last: see `score_report`, plus the export, files and metric.
 
-    The threshold is chosen on the images of `normal_npz` (held-out normal examples: an
+    Each .npz is checked from its headers before loading (`load_npz`: 1 GiB per array) and
+    holds at most 100,000 images (`check_count`). The threshold is chosen on the images of `normal_npz` (held-out normal examples: an
     honest false-positive rate) if given, else on the examples of `data_npz` whose label
     is not in `anomaly_labels`. Returns the summary the CLI prints.
     """
@@ -60,6 +62,11 @@ def score_main(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GenkitError(f"--out {out_dir} is a file; expected a folder to write scores.csv and report.json into.")
+    for parent in out_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise GenkitError(f"--out {out_dir}: {parent} is a file, not a folder, so nothing can be written under it.")
+            break
     classes = _check_classes(anomaly_labels)
     if normal_npz is None and not classes:
         raise GenkitError(
@@ -150,18 +157,14 @@ def _read_npz(path, sampler: Sampler, flag: str, *, labels_for: str | None) -> t
     path = Path(path)
     if not path.is_file():
         raise GenkitError(f"{flag} {path}: no such file; expected an .npz file with an array 'x' of images.")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise GenkitError(f"{flag} {path} holds a single array; expected an .npz file with arrays 'x' (and 'y').")
-        with loaded:
-            arrays = {name: loaded[name] for name in loaded.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise GenkitError(f"{flag} {path} is not a readable .npz file ({exc}); save it with numpy.savez.") from None
+    arrays = load_npz(path, flag)  # array sizes checked from their headers before loading
     if "x" not in arrays:
         held = ", ".join(sorted(arrays)) or "nothing"
         raise GenkitError(f"{flag} {path} has no array 'x' (it holds: {held}); save the images as x.")
-    x = check_images(sampler, arrays["x"], f"{flag} {path}: x")
+    x = arrays["x"]
+    if x.ndim and len(x):
+        check_count(len(x), f"{flag} {path}: x (images)", sampler.image_shape)
+    x = check_images(sampler, x, f"{flag} {path}: x")
     y = arrays.get("y")
     if y is None:
         if labels_for:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,10 @@ from genkit.errors import GenkitError
 from genkit.runtime.latent.checks import png_path, require_encoder, require_latent
 from genkit.runtime.latent.figures import interpolation_strip, latent_arithmetic, latent_scatter, manifold_grid
 from genkit.runtime.latent.maths import from_standard_normal
-from genkit.runtime.sampler import Sampler, positive_int
+from genkit.runtime.images import load_npz
+from genkit.runtime.sampler import Sampler, check_count, positive_int
+
+MAX_ROWS = 1_000  # explore interpolate --rows
 
 __all__ = ["explore_arithmetic", "explore_interpolate", "explore_manifold", "explore_scatter"]
 
@@ -46,12 +48,19 @@ def explore_interpolate(
     pairs (for a conditional export without `label`, two images of the same class, the
     classes taken in turn). Without `data`, each row joins two draws from the prior, and a
     conditional export's rows cycle through the classes unless `label` is given.
+
+    Budgets, checked before anything is drawn or decoded: rows <= MAX_ROWS (1,000), steps
+    <= 1,000, rows x steps images within `check_count` (100,000 images, 1 GiB) and the PNG
+    within MAX_GRID_PIXELS; `data` as `load_npz` checks it (1 GiB per array, by its header).
     """
     out = png_path(out)
     start = time.perf_counter()
     sampler = Sampler(export_dir)
     require_latent(sampler, "interpolate")
     rows = positive_int(rows, "rows")
+    if rows > MAX_ROWS:
+        raise GenkitError(f"--rows is {rows:,}; at most {MAX_ROWS:,} strips are drawn at a time.")
+    check_count(rows * (steps if steps is not None else 2), "rows x steps", sampler.image_shape, extra_values=2 * sampler.latent_dim)
     rng = np.random.default_rng(seed)
     if data is None:
         if pairs is not None:
@@ -174,23 +183,18 @@ def _load_npz(path, sampler: Sampler, *, need_labels: str = "") -> tuple[np.ndar
     how = "as `genkit sample EXPORT --n 500 --out data.npz` writes, or np.savez(path, x=x, y=y)"
     if not path.is_file():
         raise GenkitError(f"--data {path} does not exist. Pass an .npz with arrays x (N, H, W, C) and y (N,), {how}.")
-    try:
-        arrays = np.load(path, allow_pickle=False)
-        if not isinstance(arrays, np.lib.npyio.NpzFile):
-            raise ValueError("it holds one array, not named arrays")
-        with arrays:
-            names = list(arrays.files)
-            x = arrays["x"] if "x" in names else None
-            y = arrays["y"] if "y" in names else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise GenkitError(f"--data {path} is not a readable .npz file ({exc}). Write arrays x and y {how}.") from None
+    arrays = load_npz(path, "--data")
+    names = list(arrays)
+    x, y = arrays.get("x"), arrays.get("y")
     if x is None:
         raise GenkitError(f"--data {path} has no array x (it holds {', '.join(names) or 'nothing'}); write it {how}.")
-    if x.shape[1:] != sampler.image_shape or len(x) == 0:
+    if x.shape[1:] != sampler.image_shape or len(x) == 0 or not np.issubdtype(x.dtype, np.number) or x.dtype.kind == "c":
         raise GenkitError(
-            f"--data {path}: x has shape {x.shape}; {sampler.name} takes images (N, "
-            f"{', '.join(map(str, sampler.image_shape))}) with N >= 1 (for grayscale (N, H, W), save x[..., None])."
+            f"--data {path}: x has shape {x.shape} ({x.dtype}); {sampler.name} takes images (N, "
+            f"{', '.join(map(str, sampler.image_shape))}) with N >= 1 of real numbers (for grayscale (N, H, W), save "
+            "x[..., None])."
         )
+    check_count(len(x), "--data images", sampler.image_shape)
     x = x.astype(np.float32, copy=False)
     low, high = sampler.value_range
     slack = 1e-3 * (high - low)

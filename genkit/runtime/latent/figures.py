@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from genkit.errors import GenkitError
-from genkit.runtime.images import save_grid
+from genkit.runtime.images import check_grid_size, save_grid
 from genkit.runtime.latent.checks import (
     check_choice,
     check_labelled,
@@ -38,9 +38,12 @@ from genkit.runtime.latent.maths import (
     vector_pair,
 )
 from genkit.runtime.plots import save_scatter
-from genkit.runtime.sampler import Sampler, positive_int
+from genkit.runtime.sampler import Sampler, check_count, positive_int
 
-__all__ = ["encode_pair", "interpolate", "interpolation_strip", "latent_arithmetic", "latent_scatter", "manifold_grid"]
+MAX_MANIFOLD_SIDE = 300  # manifold_grid: n x n <= 90,000 images
+MAX_INTERPOLATION_STEPS = 1_000  # images per interpolation path
+
+__all__ = ["MAX_INTERPOLATION_STEPS", "MAX_MANIFOLD_SIDE", "encode_pair", "interpolate", "interpolation_strip", "latent_arithmetic", "latent_scatter", "manifold_grid"]
 
 
 def interpolate(sampler: Sampler, start, end, *, steps: int = 10, method: str = "linear", label=None) -> np.ndarray:
@@ -49,7 +52,8 @@ def interpolate(sampler: Sampler, start, end, *, steps: int = 10, method: str = 
     Args:
         sampler: an export that can sample (autoencoder, VAE, CVAE, GAN generator).
         start, end: latent vectors `(latent_dim,)`, e.g. from `encode_pair` or the prior.
-        steps: number of images, at least 2; the first decodes `start`, the last `end`.
+        steps: number of images, 2 to MAX_INTERPOLATION_STEPS (1,000); the first decodes
+            `start`, the last `end`.
         method: "linear" (`lerp`) or "slerp" (White 2016; better for Gaussian priors in
             more than a few dimensions, see `slerp`).
         label: the class every step is decoded with (conditional exports only).
@@ -102,7 +106,9 @@ def interpolation_strip(
         row_labels: text at the left of each row; default the class of each row for
             conditional exports, none otherwise.
 
-    Returns the images `(P * steps, H, W, C)`, row by row.
+    Returns the images `(P * steps, H, W, C)`, row by row. Before anything is decoded,
+    P * steps must fit `check_count` (at most 100,000 images, 1 GiB) and the grid
+    MAX_GRID_PIXELS (134 M pixels).
     """
     path = png_path(path)
     pairs = np.asarray(pairs, dtype=np.float64)
@@ -110,6 +116,9 @@ def interpolation_strip(
         raise GenkitError(
             f"interpolation_strip: pairs must have shape (P, 2, latent_dim) with P >= 1; got {pairs.shape}."
         )
+    steps = positive_int(steps, "steps")
+    check_count(len(pairs) * steps, "rows x steps (images in the strips)", sampler.image_shape)
+    check_grid_size(len(pairs), steps, sampler.image_shape, path)
     z = np.concatenate([_path_latents(sampler, a, b, steps, method) for a, b in pairs])  # (P * steps, d)
     y = _repeat_labels(sampler, labels, len(pairs), steps)
     images = sampler.decode(z, y)
@@ -142,7 +151,7 @@ def latent_arithmetic(sampler: Sampler, x, y, a: int, b: int, c: int, *, n: int 
     path = png_path(path)
     require_latent(sampler, "latent_arithmetic")
     require_encoder(sampler, "latent_arithmetic", "it averages the encodings of real images of each class")
-    n = positive_int(n, "n")
+    n = check_count(n, "n", (1,))
     x, y = check_labelled(x, y, "latent_arithmetic", "the mean latent of each class")
     picks = []
     for name, k in (("a", a), ("b", b), ("c", c)):
@@ -182,7 +191,8 @@ def manifold_grid(sampler: Sampler, path, *, n: int = 20, span=(0.05, 0.95), lab
 
     Args:
         path: the PNG to write.
-        n: cells per side, at least 2.
+        n: cells per side, 2 to MAX_MANIFOLD_SIDE (300); the grid must also fit
+            MAX_GRID_PIXELS, checked before anything is decoded.
         span: the lowest and highest probability, `0 < low < high < 1`.
         label: conditional exports: the class every cell is decoded with.
 
@@ -199,6 +209,10 @@ def manifold_grid(sampler: Sampler, path, *, n: int = 20, span=(0.05, 0.95), lab
     n = positive_int(n, "n")
     if n < 2:
         raise GenkitError(f"manifold_grid: n must be at least 2 cells per side; got {n}.")
+    if n > MAX_MANIFOLD_SIDE:
+        raise GenkitError(f"manifold_grid: n is {n:,} cells per side; at most {MAX_MANIFOLD_SIDE} ({MAX_MANIFOLD_SIDE**2:,} images).")
+    check_count(n * n, "n x n (the map's images)", sampler.image_shape)
+    check_grid_size(n, n, sampler.image_shape, path)
     low, high = check_span(span)
     eps = quantile_grid(n, low, high)  # (n * n, 2)
     z = from_standard_normal(sampler.manifest["prior"], eps)
@@ -236,7 +250,7 @@ def latent_scatter(
     require_latent(sampler, "latent_scatter")
     require_encoder(sampler, "latent_scatter", "it plots the encodings of real images")
     check_choice(method, SCATTER_METHODS, "latent_scatter: method")
-    max_points = positive_int(max_points, "max_points")
+    max_points = check_count(max_points, "max_points", (1,))  # at most 100,000 points
     x = np.asarray(x)
     if y is not None:
         y = np.asarray(y)
@@ -266,8 +280,10 @@ def _path_latents(sampler: Sampler, start, end, steps, method) -> np.ndarray:
     require_latent(sampler, "interpolate")
     check_choice(method, INTERPOLATION_METHODS, "interpolate: method")
     steps = positive_int(steps, "steps")
-    if steps < 2:
-        raise GenkitError(f"interpolate: steps must be at least 2 (the two endpoints); got {steps}.")
+    if not 2 <= steps <= MAX_INTERPOLATION_STEPS:
+        raise GenkitError(
+            f"interpolate: steps must be at least 2 (the two endpoints) and at most {MAX_INTERPOLATION_STEPS:,}; got {steps:,}."
+        )
     start, end = vector_pair(start, end)
     if start.shape != (sampler.latent_dim,):
         raise GenkitError(
