@@ -145,10 +145,10 @@ def _evaluate(prep):
     return report
 
 
-def _export(prep, out):
+def _export(prep, out, force=False):
     from genkit.export.from_run import default_export_dir, export_run
 
-    manifest = export_run(prep, out)
+    manifest = export_run(prep, out, force=force)
     out_dir = Path(out) if out else default_export_dir(prep.spec)
     parity = {n: f"{v.get('parity_max_abs_diff', float('nan')):.1e}" for n, v in manifest["networks"].items()}
     print(f"exported {', '.join(manifest['networks'])} to {out_dir} (ONNX vs Keras max abs diff: {parity})")
@@ -188,7 +188,7 @@ def _evaluate_export(export_dir, overrides, options):
 
 
 def cmd_export(args):
-    _export(_open_target(args.target, args.set, args.allow_outside_paths), args.out)
+    _export(_open_target(args.target, args.set, args.allow_outside_paths), args.out, args.force)
 
 
 def cmd_run(args):
@@ -208,7 +208,7 @@ def cmd_run(args):
     if not prep.chief:
         print(f"done in {time.time() - start:.0f} s: this worker is not the chief, which keeps the run and exports it")
         return
-    _export(prep, args.out)
+    _export(prep, args.out, args.force)
     print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
 
 
@@ -315,6 +315,7 @@ def cmd_sample(args):
 
 
 # --------------------------------------------------------------------------- parser
+_FORCE_HELP = "replace an export of another spec or name in the export folder, keeping it under <folder>/.previous/"
 _ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
 
 
@@ -337,6 +338,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
     p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
     p.add_argument("--out", help="export folder (default: exports/<name>)")
+    p.add_argument("--force", action="store_true", help=_FORCE_HELP)
     p.add_argument(
         "--reuse", action="store_true", help="pipelines: keep runs whose identical spec already finished and exported"
     )
@@ -357,6 +359,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
         p.add_argument("--allow-outside-paths", action="store_true", help="let the spec name paths outside the working folder")
         if name == "export":
             p.add_argument("--out", help="export folder (default: exports/<name>)")
+            p.add_argument("--force", action="store_true", help=_FORCE_HELP)
         else:
             p.add_argument("--steps", type=int, help="diffusion export: sampler steps")
             p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion export: sampler")

@@ -71,7 +71,7 @@ def header(family, dataset, name, notes=()):
         "# Every option and its default: docs/spec.md, or `genkit schema` for editors.",
         *notes,
         "genkit_spec: 1",
-        f"name: {name}",
+        f"name: my_{name}",  # not a shipped spec's name: its run never replaces exports/<that name>
         "seed: 0",
         "",
         "data:",
