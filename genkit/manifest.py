@@ -74,7 +74,10 @@ MANIFEST_FORMAT = 1
 DIFFUSION_KEYS = ("schedule", "timesteps", "beta_start", "beta_end", "prediction", "null_class", "sample")
 
 # Limits `load_manifest` enforces before the runtime allocates anything from a manifest's numbers.
-MAX_MANIFEST_BYTES = 16 * 2**20  # manifest.json itself (a DDPM's 1000 alphas and its spec are ~60 kB)
+# manifest.json itself. A DDPM's 1000 alphas and its spec are ~60 kB, but an autoencoder's fitted
+# Gaussian prior holds a latent_dim x latent_dim Cholesky factor as JSON: 22 MB for the 1000-unit
+# sparse_ae code. 64 MiB admits codes of ~1,700 units; parsing it stays under ~1 GB.
+MAX_MANIFEST_BYTES = 64 * 2**20
 MAX_SAMPLE_VALUES = 2**24  # data.shape's product: 16,777,216 values per image (e.g. 2048 x 2048 x 3 is 12.6 M)
 MAX_LATENT_DIM = 65_536
 MAX_CLASSES = 100_000
