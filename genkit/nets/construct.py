@@ -171,6 +171,12 @@ def _explain_construction(cls, layer_name, kwargs, path, err):
                 f"Add {', '.join(f'{m}: ...' for m in missing)} to its arguments.",
             )
         ]
+    if isinstance(err, TypeError):
+        # A count given as text ('filters: abc') fails a comparison deep in Keras
+        # ("'<=' not supported between instances of 'str' and 'int'"): name the argument.
+        counts = [key for key in given if key in _COUNT_KEYWORDS and (not isinstance(kwargs[key], int) or isinstance(kwargs[key], bool))]
+        if counts:
+            return [Problem(path + (key,), f"got {kwargs[key]!r}; expected an integer.", "") for key in counts]
     message = keras_message(err)
     named = [key for key in given if re.search(rf"\b{re.escape(key)}\b", message)]
     if len(named) != 1:
@@ -180,6 +186,10 @@ def _explain_construction(cls, layer_name, kwargs, path, err):
     if key == "activation" and isinstance(kwargs[key], str):
         hint = did_you_mean(kwargs[key], _activation_names())
     return [Problem(path + (key,), f"{layer_name} refused its arguments: {message}", hint)]
+
+
+# Keyword arguments that are counts (integers) in every layer that takes them.
+_COUNT_KEYWORDS = ("units", "filters", "latent_dim", "embedding_dim", "num_classes", "output_dim", "input_dim", "num_heads", "key_dim", "groups")
 
 
 def accepted_keywords(cls) -> list:

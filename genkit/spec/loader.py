@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from genkit.errors import Problem, SpecError, did_you_mean, dotted_path
 from genkit.spec import rules
 from genkit.spec.card import family_names
+from genkit.spec.path_rules import PATH_FIELDS, is_inside, layer_path_arguments
 from genkit.spec.schema import SpecBase, spec_class
 from genkit.spec.yaml_reader import read_yaml, source_label
 
@@ -56,7 +57,13 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[dict, dict]:
+def _load_with_extends(path: Path, chain: tuple, extends_chain: list, refused: list | None = None) -> tuple[dict, dict]:
+    """The spec at `path` merged over the files it extends.
+
+    With a `refused` list (paths are confined), a file it extends outside the working folder
+    is not opened, so its contents are never read or quoted: its Problem goes into `refused`
+    and the spec is read without it, so the other problems are still all reported at once.
+    """
     path = path.resolve()
     if path in chain:
         cycle = " -> ".join(p.name for p in chain + (path,))
@@ -73,12 +80,15 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list) -> tuple[d
             [Problem(("extends",), f"got {parent!r}; expected a file name.", "", lines.get(("extends",), label))]
         )
     where = lines.get(("extends",), label)
+    if refused is not None and not is_inside(path.parent / parent, Path.cwd().resolve()):
+        refused.append(_outside_problem(("extends",), parent, path.parent / parent, where))
+        return data, lines
     if not (path.parent / parent).is_file():
         raise SpecError(
             [Problem(("extends",), f"{parent!r} does not exist (looked for {path.parent / parent}).", "Paths in extends are relative to this file.", where)]
         )
     extends_chain.append((path.parent / parent, where))
-    base, base_lines = _load_with_extends(path.parent / parent, chain + (path,), extends_chain)
+    base, base_lines = _load_with_extends(path.parent / parent, chain + (path,), extends_chain, refused)
     merged_lines = dict(base_lines)
     merged_lines.update(lines)
     return _merge(base, data), merged_lines
@@ -104,7 +114,19 @@ def parse_override(text: str) -> tuple[tuple, object]:
             [Problem((), f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set train.epochs=5.", "", "--set")]
         )
     key, value = text.split("=", 1)
-    path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    parts = key.strip().split(".")
+    if not all(p.strip() for p in parts):
+        raise SpecError(
+            [
+                Problem(
+                    (),
+                    f"{text!r}: the key {key.strip()!r} has an empty part (two dots, or a dot at an end).",
+                    "Write KEY.PATH=VALUE with one dot between names, e.g. --set train.epochs=5.",
+                    "--set",
+                )
+            ]
+        )
+    path = tuple(int(p) if p.isdigit() else p.strip() for p in parts)
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
@@ -160,10 +182,19 @@ def pydantic_problems(err: ValidationError, root_cls) -> list:
             problems.append(Problem(loc, f"got {got!r}; expected one of {', '.join(options)}.", did_you_mean(got, options)))
         else:
             msg = item["msg"]
-            msg = msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
-            shown = "" if isinstance(got, dict) else f"got {got!r}; "
-            problems.append(Problem(loc, f"{shown}{msg[0].lower() + msg[1:]}.".replace("..", "."), _field_doc(root_cls, loc)))
+            msg = msg.removeprefix("Value error, ")
+            shown = "" if isinstance(got, dict) else f"got {_short_repr(got)}; "
+            text = f"{shown}{msg[0].lower() + msg[1:]}"
+            problems.append(Problem(loc, text if text.endswith(".") else text + ".", _field_doc(root_cls, loc)))
     return problems
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    """repr(value), a long string cut in the middle: a message quotes a value, not a page."""
+    text = repr(value)
+    if isinstance(value, str) and len(text) > limit:
+        return f"{text[: limit - 12]}...{text[-9:]} ({len(value)} characters)"
+    return text
 
 
 def _field_info(root_cls, loc):
@@ -242,8 +273,6 @@ def validate_dict(data: dict, source: SourceMap | None = None, default_name: str
     return spec
 
 
-# Fields holding paths: written in a spec file, they must stay inside the project folder.
-PATH_FIELDS = (("data", "path"), ("evaluate", "feature_extractor"), ("runs_dir",), ("export", "dir"))
 ALLOW_OUTSIDE_ENV = "GENKIT_ALLOW_OUTSIDE_PATHS"
 
 
@@ -263,35 +292,42 @@ def _check_confined(data: dict, source: SourceMap, extends_chain: list) -> list:
         value = data
         for part in key:
             value = value.get(part) if isinstance(value, dict) else None
-        where = source.where(key)
-        if isinstance(value, str) and not where.startswith("--set"):
-            found.append((key, Path(value), where))
-    problems = []
-    for key, target, where in found:
-        resolved = (root / target.expanduser()).resolve()
-        if resolved != root and root not in resolved.parents:
-            problems.append(
-                Problem(
-                    key,
-                    f"{str(target)!r} resolves to {resolved}, outside the project folder {root}.",
-                    f"Keep paths inside it, or allow this deliberately with --allow-outside-paths (or {ALLOW_OUTSIDE_ENV}=1).",
-                    where,
-                )
-            )
-    return problems
+        if isinstance(value, str):
+            found.append((key, value, source.where(key)))
+    # Layer arguments that Keras reads as files (a vocabulary file, a SavedModel).
+    found += [(key, value, source.lines.get(key) or source.where(key)) for key, value in layer_path_arguments(data)]
+    return [
+        _outside_problem(key, target, target, where)
+        for key, target, where in found
+        if not where.startswith("--set") and not is_inside(target, root)
+    ]
+
+
+def _outside_problem(key, written, target, where) -> Problem:
+    """The refusal of a path outside the working folder (the file itself is never opened)."""
+    root = Path.cwd().resolve()
+    resolved = (root / Path(target).expanduser()).resolve()
+    return Problem(
+        key,
+        f"{str(written)!r} resolves to {resolved}, outside the project folder {root}.",
+        f"Keep paths inside it, or allow this deliberately with --allow-outside-paths (or {ALLOW_OUTSIDE_ENV}=1).",
+        where,
+    )
 
 
 def load_spec(path, overrides=(), *, allow_outside_paths: bool = False) -> LoadedSpec:
     """Read, merge, override and validate the spec at `path`."""
     path = Path(path)
     extends_chain: list = []
-    data, lines = _load_with_extends(path, (), extends_chain)
+    confine = not outside_paths_allowed(allow_outside_paths)
+    refused: list = []
+    data, lines = _load_with_extends(path, (), extends_chain, refused if confine else None)
     for text in overrides:
         key, value = parse_override(text)
         _apply_override(data, key, value, lines, text)
     source = SourceMap(lines)
-    if not outside_paths_allowed(allow_outside_paths):
-        problems = _check_confined(data, source, extends_chain)
+    if confine:
+        problems = refused + _check_confined(data, source, extends_chain)
         if problems:
             raise SpecError(problems)
     spec = validate_dict(data, source, default_name=path.stem)

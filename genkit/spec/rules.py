@@ -11,6 +11,7 @@ card's `rules`, which `check` runs after these.
 from __future__ import annotations
 
 from genkit.errors import Problem
+from genkit.spec.budget_rules import check_layer_sizes, check_network_budgets
 from genkit.spec.card import card, cards
 from genkit.spec.data_rules import check_data_options_apply_to_source, check_translation_data, check_translation_metrics
 from genkit.spec.network_rules import (
@@ -275,6 +276,8 @@ RULES = [
     check_diffusion_data_range,
     check_translation_data,
     check_translation_metrics,
+    check_layer_sizes,
+    check_network_budgets,
 ]
 
 

@@ -11,6 +11,7 @@ families share in `loss_sections.py`.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, create_model, field_validator, model_validator
@@ -52,8 +53,15 @@ class NetworkSpec(Section):
     inputs: Optional[dict[str, list[int]]] = Field(
         None, description="Graph networks with several inputs: name -> shape."
     )
-    layers: Optional[list[Any]] = Field(None, description="Layers applied in order.")
-    graph: Optional[list[Any]] = Field(None, description="Nodes of a graph network.")
+    layers: Optional[list[Any]] = Field(
+        None,
+        description="Layers applied in order. Size arguments (units, filters, latent_dim, embedding_dim, "
+        "num_classes, output_dim) are integers of at most 65,536 (GENKIT_MAX_LAYER_SIZE); a network's parameters, "
+        "estimated from the shapes written, are at most 500,000,000 (GENKIT_MAX_PARAMETERS) and one layer's "
+        "output for a batch at most 1,000,000,000 values (GENKIT_MAX_ACTIVATIONS); a file a layer reads "
+        "(e.g. a vocabulary file) must be inside the project folder.",
+    )
+    graph: Optional[list[Any]] = Field(None, description="Nodes of a graph network (the limits of layers apply).")
     output: Optional[Union[str, list[str]]] = Field(
         None, description="Graph networks: id (or ids) of the output node(s); default the last node."
     )
@@ -91,11 +99,11 @@ class BlockSpec(Section):
 
 
 class ConditionSpec(Section):
-    num_classes: int = Field(..., ge=2, description="Number of classes of the label.")
+    num_classes: int = Field(..., ge=2, description="Number of classes of the label (at most 65,536, GENKIT_MAX_LAYER_SIZE).")
     encoding: Literal["onehot", "embedding"] = Field(
         "onehot", description="How a label enters the networks: a one-hot vector or a learned embedding."
     )
-    embedding_dim: int = Field(16, ge=1, description="Size of the learned label embedding.")
+    embedding_dim: int = Field(16, ge=1, description="Size of the learned label embedding (at most 65,536, GENKIT_MAX_LAYER_SIZE).")
 
 
 class DiffusionSpec(Section):
@@ -134,7 +142,8 @@ class ModelSpec(Section):
     latent_dim: Optional[int] = Field(
         None,
         ge=1,
-        description="Size of the latent code (VAE and GAN families: required; autoencoders: the encoder's output).",
+        description="Size of the latent code (VAE and GAN families: required; autoencoders: the encoder's output); "
+        "at most 65,536 (GENKIT_MAX_LAYER_SIZE).",
     )
     condition: Optional[ConditionSpec] = Field(None, description="Class conditioning (conditional families).")
     diffusion: Optional[DiffusionSpec] = Field(
@@ -337,9 +346,19 @@ class SampleSpec(Section):
 
 
 # --------------------------------------------------------------------------- root
+NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+MAX_NAME_LENGTH = 100
+
+
 class SpecBase(Section):
     genkit_spec: int = Field(1, ge=1, le=1, description="Version of the spec language.")
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run and export name.")
+    name: str = Field(
+        ...,
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME_LENGTH,
+        description=f"Run and export name (the folder under runs_dir and export.dir): letters, digits, '_', '-' "
+        f"and '.', not starting with a dot, at most {MAX_NAME_LENGTH} characters.",
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data shuffling, initialisation and noise.")
     data: DataSpec = Field(default_factory=DataSpec, description="Training data.")
     model: ModelSpec = Field(..., description="The generative model: its family, latent size, conditioning and networks.")
@@ -353,6 +372,24 @@ class SpecBase(Section):
     blocks: dict[str, BlockSpec] = Field(
         default_factory=dict, description="Reusable sub-networks with parameters, used in networks like layers."
     )
+
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _folder_name(cls, value):
+        """A clear message before the pattern's: the name becomes a folder name."""
+        if not isinstance(value, str):
+            return value
+        if value.startswith("."):
+            raise ValueError(
+                "a name cannot start with a dot (a hidden folder, or '.' or '..' that would name the folder above): "
+                "it names the run's folder"
+            )
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValueError(f"a name has at most {MAX_NAME_LENGTH} characters; this one has {len(value)}")
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError("a name holds only letters, digits, '_', '-' and '.': it names the run's folder")
+        return value
 
 
 _SPEC_CLASSES: dict = {}

@@ -8,9 +8,10 @@ __all__ = ["Section", "changed"]
 
 
 class Section(BaseModel):
-    """Base of every spec section: frozen, unknown keys are errors."""
+    """Base of every spec section: frozen, unknown keys are errors, and every float is finite
+    (`.inf` and `.nan` validate as floats in YAML but mean nothing as a rate or a weight)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def changed(section, name) -> bool:
