@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from genkit.errors import GenkitError, Problem, SpecError, did_you_mean
@@ -24,10 +23,12 @@ __all__ = ["is_pipeline_file", "load_pipeline"]
 
 def is_pipeline_file(path) -> bool:
     """True when `path` is a YAML mapping with a top-level `pipeline:` key (else: a spec, or unreadable)."""
+    # The same bounded reader as specs (size, depth and alias caps): a hostile file is refused here
+    # without being built, and load_spec then reports what is wrong with it.
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError):
-        return False  # load_spec reports what is wrong with it
+        data, _ = read_yaml(Path(path), source_label(Path(path)))
+    except (OSError, SpecError):
+        return False
     return isinstance(data, dict) and "pipeline" in data
 
 
