@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from genkit.errors import Problem, SpecError
-from genkit.manifest import Encoding, ExportPlan, Sampling
+from genkit.manifest import EncodingFacts, ExportPlan, SamplingFacts
 from genkit.modeling.networks import build_trunk, check_output_shape
 from genkit.modeling.prior import fit_gaussian
 from genkit.nets.inference import predict_batches
@@ -115,6 +115,6 @@ def code_export_plan(encoder, decoder, data_shape, code_shape, prior: dict) -> E
         outputs={"decoder": ["x"], "encoder": ["z"]},
         latent_dim=latent_dim,
         prior=prior,
-        sampling=Sampling(network="decoder", latent_input="z", label_input=None, output="x"),
-        encoding=Encoding(network="encoder", image_input="x", label_input=None, outputs=["z"]),
+        sampling=SamplingFacts(network="decoder", latent_input="z", label_input=None, output="x"),
+        encoding=EncodingFacts(network="encoder", image_input="x", label_input=None, outputs=["z"]),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from genkit.errors import Problem, SpecError
-from genkit.manifest import ExportPlan, TranslationDirection
+from genkit.manifest import ExportPlan, TranslationFacts
 
 __all__ = ["check_patch_scores", "translation_plan", "translation_preview"]
 
@@ -51,7 +51,7 @@ def translation_plan(networks: dict, outputs: dict, directions: dict, input_rang
         networks=networks,
         outputs=outputs,
         translation={
-            direction: TranslationDirection(network=name, input="x", output="y")
+            direction: TranslationFacts(network=name, input="x", output="y")
             for direction, name in directions.items()
         },
         input_ranges=input_ranges or {},

@@ -38,7 +38,7 @@ from keras import ops
 
 from genkit.errors import Problem, SpecError
 from genkit.families.ddpm.card import CARD
-from genkit.manifest import ExportPlan, Sampling
+from genkit.manifest import ExportPlan, SamplingFacts
 from genkit.modeling.base import GenerativeModel
 from genkit.modeling.ema import WeightAverage
 from genkit.modeling.networks import check_output_shape, condition_classes
@@ -288,7 +288,7 @@ class DDPM(GenerativeModel):
         return ExportPlan(
             networks={"denoiser": self.sampling_network},
             outputs={"denoiser": [prediction]},
-            sampling=Sampling(
+            sampling=SamplingFacts(
                 network="denoiser",
                 image_input="x",
                 time_input="t",

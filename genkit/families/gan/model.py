@@ -42,7 +42,7 @@ from keras import ops
 
 from genkit.errors import Problem, SpecError, did_you_mean
 from genkit.losses import discriminator_loss, feature_matching_loss, generator_loss, js_divergence_lower_bound
-from genkit.manifest import ExportPlan, Sampling
+from genkit.manifest import ExportPlan, SamplingFacts
 from genkit.modeling.adversarial import build_generator, describe_generator, draw_latents
 from genkit.modeling.base import GenerativeModel
 from genkit.modeling.ema import WeightAverage
@@ -294,6 +294,6 @@ class GAN(GenerativeModel):
             outputs={"generator": ["x"], "discriminator": ["logit"]},
             latent_dim=self.latent_dim,
             prior={"kind": "standard_normal"},
-            sampling=Sampling(network="generator", latent_input="z", label_input=label, output="x"),
+            sampling=SamplingFacts(network="generator", latent_input="z", label_input=label, output="x"),
         )
 

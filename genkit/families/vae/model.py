@@ -184,6 +184,6 @@ class VAE(GenerativeModel):
             outputs={"decoder": ["x"], "encoder": ["z_mean", "z_log_var"]},
             latent_dim=self.latent_dim,
             prior={"kind": "standard_normal"},
-            sampling=manifest.Sampling(network="decoder", latent_input="z", label_input=label, output="x"),
-            encoding=manifest.Encoding(network="encoder", image_input="x", label_input=label, outputs=["z_mean", "z_log_var"]),
+            sampling=manifest.SamplingFacts(network="decoder", latent_input="z", label_input=label, output="x"),
+            encoding=manifest.EncodingFacts(network="encoder", image_input="x", label_input=label, outputs=["z_mean", "z_log_var"]),
         )

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from genkit.families.wgan.card import CARD
 from genkit.losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
-from genkit.manifest import ExportPlan, Sampling
+from genkit.manifest import ExportPlan, SamplingFacts
 from genkit.modeling.adversarial import build_generator, describe_generator, draw_latents
 from genkit.modeling.base import GenerativeModel
 from genkit.modeling.ema import WeightAverage
@@ -203,5 +203,5 @@ class WGAN(GenerativeModel):
             outputs={"generator": ["x"], "critic": ["score"]},
             latent_dim=self.latent_dim,
             prior={"kind": "standard_normal"},
-            sampling=Sampling(network="generator", latent_input="z", label_input=None, output="x"),
+            sampling=SamplingFacts(network="generator", latent_input="z", label_input=None, output="x"),
         )

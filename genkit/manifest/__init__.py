@@ -1,0 +1,93 @@
+"""The export manifest: where an export says what it holds and how to sample it.
+
+`genkit.export.export_networks` writes `manifest.json`; `Sampler` reads it. Format 1:
+
+    {"format": 1, "name": "cvae_mnist", "family": "cvae",
+     "data": {"shape": [28, 28, 1], "range": [0.0, 1.0], "num_classes": 10},
+     "latent_dim": 16,
+     "prior": {"kind": "standard_normal"},          # or "gaussian" with mean, scale_tril
+     "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y",
+                  "output": "x"},                    # label_input null: unconditional;
+                                                     # sampling null: cannot sample
+     "encoding": {"network": "encoder", "image_input": "x", "label_input": "y",
+                  "outputs": ["z_mean", "z_log_var"]},   # or null
+     "diffusion": null,                              # a section here marks a diffusion export:
+                                                     # schedule, timesteps, beta_start, beta_end,
+                                                     # prediction, null_class, sample defaults;
+                                                     # its "sampling" names image_input, time_input,
+                                                     # label_input and output instead of a latent
+     "translation": null,                            # translation families (pix2pix, cyclegan):
+                                                     # {"ab": {"network": "generator", "input": "x",
+                                                     # "output": "y"}, "ba": ...}, one per direction
+     "networks": {"decoder": {"file": "decoder.onnx",
+                              "inputs": [{"name": "z", "shape": [null, 16], "dtype": "float32"}, ...],
+                              "outputs": [...], "parity_max_abs_diff": 2e-7,
+                              "parity_tolerance": 1e-4}, ...},
+     "versions": {"genkit": ..., "tensorflow": ..., "keras": ..., "tf2onnx": ...,
+                  "onnx": ..., "onnxruntime": ..., "opset": 17},
+     "created_utc": "2026-01-01T00:00:00+00:00",
+     "sample_grid": "samples.png"}
+
+`facts` holds the typed sections (`Manifest`), `load` reads and checks a manifest,
+`plan.ExportPlan` is what a family hands the exporter: the networks to export and the typed facts
+above (prior, sampling, encoding, diffusion, translation, each network's output names).
+
+TensorFlow-free (pydantic and the standard library): the exporter, the evaluator, the trainer
+and the TensorFlow-free runtime all import it.
+"""
+
+from genkit.manifest.facts import (
+    DIFFUSION_KEYS,
+    DTYPES,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MAX_CLASSES,
+    MAX_LATENT_DIM,
+    MAX_MANIFEST_BYTES,
+    MAX_SAMPLE_VALUES,
+    MAX_TENSOR_RANK,
+    MAX_TIMESTEPS,
+    DataFacts,
+    DiffusionFacts,
+    DiffusionSampleFacts,
+    EncodingFacts,
+    Manifest,
+    NetworkFacts,
+    PriorFacts,
+    SamplingFacts,
+    TensorFacts,
+    TranslationFacts,
+    check_file_name,
+    short_value,
+)
+from genkit.manifest.load import check_references, describe_errors, load_manifest
+from genkit.manifest.plan import ExportPlan
+
+__all__ = [
+    "DIFFUSION_KEYS",
+    "DTYPES",
+    "DataFacts",
+    "DiffusionFacts",
+    "DiffusionSampleFacts",
+    "EncodingFacts",
+    "ExportPlan",
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "MAX_CLASSES",
+    "MAX_LATENT_DIM",
+    "MAX_MANIFEST_BYTES",
+    "MAX_SAMPLE_VALUES",
+    "MAX_TENSOR_RANK",
+    "MAX_TIMESTEPS",
+    "Manifest",
+    "NetworkFacts",
+    "PriorFacts",
+    "SamplingFacts",
+    "TensorFacts",
+    "TranslationFacts",
+    "check_file_name",
+    "check_references",
+    "describe_errors",
+    "load_manifest",
+    "short_value",
+]

@@ -1,0 +1,220 @@
+"""The typed sections of `manifest.json` (format 1; see `genkit.manifest`), with the caps that
+keep a hostile manifest from allocating: unknown keys are kept for forward compatibility."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+
+__all__ = [
+    "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_LATENT_DIM",
+    "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
+    "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "Manifest", "NetworkFacts",
+    "PriorFacts", "SamplingFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
+]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+# What the runtime needs to rebuild a diffusion export's schedule and sampler.
+DIFFUSION_KEYS = ("schedule", "timesteps", "beta_start", "beta_end", "prediction", "null_class", "sample")
+
+# Limits `load_manifest` enforces before the runtime allocates anything from a manifest's numbers.
+# manifest.json itself. A DDPM's 1000 alphas and its spec are ~60 kB, but an autoencoder's fitted
+# Gaussian prior holds a latent_dim x latent_dim Cholesky factor as JSON: 22 MB for the 1000-unit
+# sparse_ae code. 64 MiB admits codes of ~1,700 units; parsing it stays under ~1 GB.
+MAX_MANIFEST_BYTES = 64 * 2**20
+MAX_SAMPLE_VALUES = 2**24  # data.shape's product: 16,777,216 values per image (e.g. 2048 x 2048 x 3 is 12.6 M)
+MAX_LATENT_DIM = 65_536
+MAX_CLASSES = 100_000
+MAX_TIMESTEPS = 100_000  # diffusion.timesteps (DDPM uses 1000)
+MAX_TENSOR_RANK = 8
+DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def short_value(value, width: int = 60) -> str:
+    text = repr(value)
+    if isinstance(value, (dict, list)) and len(text) > width:
+        text = f"a {type(value).__name__} of {len(value)} items"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def check_file_name(name: str) -> str:
+    """`name` unless it leaves the export folder: a plain file name, no separators, not '.' or '..'."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\x00") or ":" in name:
+        raise ValueError(f"expected a plain file name inside the export folder (no path separators or '..'), got {name!r}")
+    return name
+
+
+# --------------------------------------------------------------------------- the typed manifest
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # a finite JSON number, not a bool or string
+
+
+class _Open(BaseModel):
+    """A manifest section: typed known keys, unknown keys kept (forward compatibility)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DataFacts(_Open):
+    """`data`: the image shape, the value range and the number of classes."""
+
+    shape: list[int] = Field(..., description=f"1 to 4 positive ints, product <= {MAX_SAMPLE_VALUES:,}, e.g. [28, 28, 1].")
+    range: list[float] = Field(..., description="[0, 1] or [-1, 1]: two finite numbers low < high.")
+    num_classes: Optional[StrictInt] = Field(None, ge=2, le=MAX_CLASSES)
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _shape(cls, value):
+        ok = (
+            isinstance(value, list)
+            and 1 <= len(value) <= 4
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+        )
+        if not ok:
+            raise ValueError(f"expected 1 to 4 positive integers such as [28, 28, 1], got {short_value(value)}")
+        if math.prod(value) > MAX_SAMPLE_VALUES:
+            raise ValueError(f"{value} holds {math.prod(value):,} values per image; at most {MAX_SAMPLE_VALUES:,}")
+        return value
+
+    @field_validator("range", mode="before")
+    @classmethod
+    def _range(cls, value):
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            and value[0] < value[1]
+        )
+        if not ok:
+            raise ValueError(f"expected [0, 1] or [-1, 1] (two finite numbers, low < high), got {short_value(value)}")
+        return [float(v) for v in value]
+
+
+class PriorFacts(_Open):
+    """`prior`: N(0, I), or a fitted N(mean, scale_tril scale_tril^T)."""
+
+    kind: Literal["standard_normal", "gaussian"]
+    mean: Optional[list[Number]] = Field(None, max_length=MAX_LATENT_DIM)
+    scale_tril: Optional[list[list[Number]]] = Field(None, max_length=MAX_LATENT_DIM)
+
+
+class SamplingFacts(_Open):
+    network: StrictStr
+    latent_input: Optional[StrictStr] = None
+    image_input: Optional[StrictStr] = None
+    time_input: Optional[StrictStr] = None
+    label_input: Optional[StrictStr] = None
+    output: StrictStr
+
+
+class EncodingFacts(_Open):
+    network: StrictStr
+    image_input: StrictStr
+    label_input: Optional[StrictStr] = None
+    outputs: list[StrictStr] = Field(..., min_length=1)
+
+
+class TranslationFacts(_Open):
+    network: StrictStr
+    input: StrictStr
+    output: StrictStr
+
+
+class DiffusionSampleFacts(_Open):
+    """`diffusion.sample`: the export's default sampler settings (see genkit.spec SampleSpec)."""
+
+    sampler: Literal["ancestral", "ddim"]
+    steps: StrictInt = Field(..., ge=1, le=MAX_TIMESTEPS)
+    eta: Number = Field(..., ge=0.0, le=1.0)
+    variance: Literal["beta", "posterior"]
+    clip_denoised: StrictBool
+    guidance_scale: Number = Field(..., ge=0.0)
+
+
+class DiffusionFacts(_Open):
+    schedule: Literal["linear", "cosine"]
+    timesteps: StrictInt = Field(..., ge=1, le=MAX_TIMESTEPS)
+    beta_start: Number
+    beta_end: Number
+    prediction: Literal["epsilon", "v"]
+    null_class: Optional[StrictInt] = Field(..., ge=0, le=MAX_CLASSES)
+    label_dropout: Optional[Number] = Field(None, ge=0.0, le=1.0)
+    sample: DiffusionSampleFacts
+    alphas_cumprod: Optional[list[Number]] = None
+
+    @model_validator(mode="after")
+    def _fits_timesteps(self):
+        alphas = self.alphas_cumprod
+        if alphas is not None and len(alphas) != self.timesteps:
+            raise ValueError(f"alphas_cumprod holds {len(alphas)} numbers; expected timesteps ({self.timesteps})")
+        if self.sample.steps > self.timesteps:
+            raise ValueError(f"sample.steps {self.sample.steps} exceeds timesteps ({self.timesteps})")
+        return self
+
+
+class TensorFacts(_Open):
+    """One ONNX input or output: its name, shape (None for a free dimension) and dtype."""
+
+    name: StrictStr
+    shape: list[Optional[StrictInt]] = Field(..., max_length=MAX_TENSOR_RANK)
+    dtype: Literal[DTYPES]  # type: ignore[valid-type]
+
+    @field_validator("shape")
+    @classmethod
+    def _dims(cls, value):
+        if any(d is not None and not 0 <= d <= 2**31 for d in value):
+            raise ValueError(f"expected dimensions that are null or integers in [0, 2**31], got {short_value(value)}")
+        return value
+
+
+class NetworkFacts(_Open):
+    file: StrictStr
+    inputs: list[TensorFacts] = Field(..., min_length=1)
+    outputs: list[TensorFacts] = Field(..., min_length=1)
+
+    @field_validator("file")
+    @classmethod
+    def _plain(cls, value):
+        return check_file_name(value)
+
+
+class Manifest(_Open):
+    """`manifest.json` as the runtime reads it (format 1, see the module docs); unknown keys are kept.
+
+    Caps: data.shape's product <= MAX_SAMPLE_VALUES, 1 <= latent_dim <= MAX_LATENT_DIM,
+    2 <= num_classes <= MAX_CLASSES, 1 <= diffusion.timesteps <= MAX_TIMESTEPS; a Gaussian
+    prior's mean and scale_tril must have latent_dim entries.
+    """
+
+    format: Literal[1]
+    name: StrictStr = Field(..., min_length=1)
+    family: StrictStr = Field(..., min_length=1)
+    data: DataFacts
+    latent_dim: Optional[StrictInt] = Field(None, ge=1, le=MAX_LATENT_DIM)
+    prior: Optional[PriorFacts] = None
+    sampling: Optional[SamplingFacts] = None
+    encoding: Optional[EncodingFacts] = None
+    diffusion: Optional[DiffusionFacts] = None
+    translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
+    networks: dict[str, NetworkFacts]
+    versions: Optional[dict[str, Any]] = None
+    created_utc: Optional[StrictStr] = None
+    sample_grid: Optional[StrictStr] = None
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value):
+        if value is not None and not all(isinstance(v, (str, int, float, type(None))) for v in value.values()):
+            raise ValueError(f"expected a mapping of package -> version string, got {short_value(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _prior_fits(self):
+        p, d = self.prior, self.latent_dim
+        if p is not None and p.kind == "gaussian" and d is not None:
+            tril = p.scale_tril
+            if p.mean is None or len(p.mean) != d or tril is None or len(tril) != d or any(len(r) != d for r in tril):
+                raise ValueError(f"prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}) for latent_dim {d}")
+        return self

@@ -1,0 +1,175 @@
+"""Reading an export's manifest: one GenkitError naming the file and the field for anything wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from genkit.errors import GenkitError, dotted_path
+from genkit.manifest.facts import DIFFUSION_KEYS, MANIFEST_FORMAT, MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, short_value
+
+__all__ = ["check_references", "describe_errors", "load_manifest"]
+
+
+def load_manifest(export_dir: str | Path) -> dict:
+    """Read and check `export_dir/manifest.json`; every problem is one GenkitError.
+
+    The file is read only when it is at most `MAX_MANIFEST_BYTES`; it is validated with
+    `Manifest` (types, ranges, caps: see there) and then `check_references`. Returns the
+    validated manifest as a plain dict (`Manifest.model_dump()`): every field the model
+    declares is present (None when absent), and unknown keys are kept as they were.
+    """
+    export_dir = Path(export_dir)
+    if not export_dir.exists():
+        raise GenkitError(
+            f"Export folder {export_dir} does not exist. Pass the folder written by "
+            "`genkit export` or `genkit run` (e.g. exports/<name>)."
+        )
+    if not export_dir.is_dir():
+        raise GenkitError(f"{export_dir} is a file; expected an export folder holding {MANIFEST_NAME}.")
+    path = export_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise GenkitError(
+            f"{export_dir} is not a genkit export: it has no {MANIFEST_NAME}. Re-run `genkit export` for this model."
+        )
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise GenkitError(
+                f"{path} is {size:,} bytes; a genkit manifest is at most {MAX_MANIFEST_BYTES:,}. "
+                "It is not one genkit wrote: re-run `genkit export`."
+            )
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise GenkitError(f"{path} is not valid JSON ({exc}); re-run `genkit export`.") from None
+    except OSError as exc:
+        raise GenkitError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    if not isinstance(manifest, dict):
+        raise GenkitError(f"{path}: expected a JSON object, got {type(manifest).__name__}.")
+    fmt = manifest.get("format")
+    if fmt != MANIFEST_FORMAT or isinstance(fmt, bool):
+        raise GenkitError(
+            f"{path}: manifest format {fmt!r} is not supported by this genkit "
+            f"(it reads format {MANIFEST_FORMAT}); re-export with this genkit version."
+        )
+    try:
+        manifest = Manifest.model_validate(manifest).model_dump()
+    except ValidationError as exc:
+        raise GenkitError(f"{path}: {describe_errors(exc)} Re-run `genkit export` for this model.") from None
+    problems = check_references(manifest)
+    if problems:
+        raise GenkitError(f"{path}: " + " ".join(problems))
+    return manifest
+
+
+def describe_errors(exc: ValidationError, limit: int = 3) -> str:
+    """A pydantic ValidationError as `field: what was expected, got what` sentences (at most `limit`)."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]  # drop union tags
+        where = dotted_path(loc)
+        if error["type"] == "missing":
+            parent, key = dotted_path(loc[:-1]), loc[-1] if loc else "?"
+            line = f"{parent} lacks {key}." if parent else f"missing '{key}'."
+        else:
+            message = error["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            else:
+                message = message.replace("Input should be ", "expected ", 1)
+                message = re.sub(r"a valid dictionary or instance of \w+", "a JSON object", message)
+                for old, new in _PHRASES:
+                    message = message.replace(old, new)
+                message += f", got {short_value(error.get('input'))}"
+            line = f"{where}: {message}" if where else message
+            line = line if line.endswith(".") else line + "."
+        if line not in lines:
+            lines.append(line)
+    shown = " ".join(lines[:limit])
+    return shown + (f" (and {len(lines) - limit} more problems)" if len(lines) > limit else "")
+
+
+_PHRASES = (
+    ("a valid dictionary", "a JSON object"),
+    ("a valid integer", "an integer"),
+    ("a valid number", "a number"),
+    ("a valid string", "a string"),
+    ("a valid list", "a list"),
+    ("a valid boolean", "true or false"),
+    ("greater than or equal to ", ">= "),
+    ("less than or equal to ", "<= "),
+    ("greater than ", "> "),
+    ("less than ", "< "),
+)
+
+
+def check_references(manifest: dict) -> list[str]:
+    """Problems with the `sampling` / `encoding` sections' references to network inputs/outputs.
+
+    Needs `networks[*].inputs/outputs` as lists of {"name": ...}; used by the exporter
+    before it writes anything and by `load_manifest`.
+    """
+    problems = []
+    networks = manifest.get("networks") or {}
+    diffusion = manifest.get("diffusion")
+    sampling_refs = (
+        {"image_input": "inputs", "time_input": "inputs", "label_input": "inputs", "output": "outputs"}
+        if diffusion is not None
+        else {"latent_input": "inputs", "label_input": "inputs", "output": "outputs"}
+    )
+    fields = {
+        "sampling": sampling_refs,
+        "encoding": {"image_input": "inputs", "label_input": "inputs", "outputs": "outputs"},
+    }
+    for section, refs in fields.items():
+        spec = manifest.get(section)
+        if spec is None:
+            continue
+        if spec.get("label_input") and not manifest.get("data", {}).get("num_classes"):
+            problems.append(f"{section}.label_input is set but data.num_classes is missing.")
+        net_name = spec.get("network")
+        if net_name not in networks:
+            problems.append(
+                f"{section}.network is {net_name!r} but the exported networks are "
+                f"{sorted(networks)}; export that network too or set {section} to null."
+            )
+            continue
+        net = networks[net_name]
+        for key, side in refs.items():
+            wanted = spec.get(key)
+            if wanted is None and key == "label_input":
+                continue
+            if wanted is None:
+                problems.append(f"{section}.{key} is missing.")
+                continue
+            names = [entry["name"] for entry in net.get(side, [])]
+            for name in wanted if isinstance(wanted, list) else [wanted]:
+                if name not in names:
+                    problems.append(
+                        f"{section}.{key} names {name!r}, which is not one of network '{net_name}' {side} {names}."
+                    )
+    for direction, spec in (manifest.get("translation") or {}).items():
+        net = networks.get(spec.get("network"))
+        if net is None:
+            problems.append(f"translation.{direction}.network is {spec.get('network')!r}, which is not exported ({sorted(networks)}).")
+            continue
+        for key, side in (("input", "inputs"), ("output", "outputs")):
+            names = [entry["name"] for entry in net.get(side, [])]
+            if spec.get(key) not in names:
+                problems.append(f"translation.{direction}.{key} names {spec.get(key)!r}, which is not one of network '{spec['network']}' {side} {names}.")
+    if diffusion is not None:
+        missing = [k for k in DIFFUSION_KEYS if k not in diffusion]
+        if missing:
+            problems.append(f"diffusion lacks {', '.join(missing)}.")
+        elif (manifest.get("sampling") or {}).get("label_input") and diffusion.get("null_class") is None:
+            problems.append("a conditional diffusion export needs diffusion.null_class.")
+    if manifest.get("sampling") is not None and diffusion is None:
+        if not isinstance(manifest.get("latent_dim"), int):
+            problems.append("sampling needs an integer 'latent_dim'.")
+        prior = manifest.get("prior") or {}
+        if prior.get("kind") not in ("standard_normal", "gaussian"):
+            problems.append(f"prior.kind is {prior.get('kind')!r}; expected 'standard_normal' or 'gaussian'.")
+    return problems

@@ -1,0 +1,57 @@
+"""`ExportPlan`: what a family hands the exporter — the networks and the typed manifest facts about them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genkit.manifest.facts import EncodingFacts, SamplingFacts, TranslationFacts
+
+__all__ = ["ExportPlan"]
+
+
+class ExportPlan(BaseModel):
+    """What a family offers the exporter: networks by name and the manifest facts about them.
+
+    `networks` holds the Keras networks themselves; everything else is what `manifest.json`
+    says of them. `input_ranges` gives, per network and input, the (low, high) of values for
+    the export's parity batch beyond the data's images and labels (a denoiser's timesteps).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    networks: dict[str, Any] = Field(..., description="name -> keras.Model to export.")
+    outputs: dict[str, list[str]] = Field(..., description="name -> the network's output names, in order.")
+    latent_dim: Optional[int] = None
+    prior: Optional[dict] = Field(None, description="{'kind': 'standard_normal'} or a fitted 'gaussian' (mean, scale_tril).")
+    sampling: Optional[SamplingFacts] = None
+    encoding: Optional[EncodingFacts] = None
+    diffusion: Optional[dict] = Field(None, description="Diffusion exports: the keys DIFFUSION_KEYS and more.")
+    translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
+    input_ranges: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
+
+    def facts(self, chosen) -> dict:
+        """The manifest's facts for the exported subset `chosen` of the networks.
+
+        A section whose network is not exported is dropped: the runtime cannot do it.
+        """
+        def kept(section):
+            if section is None or section.network not in chosen:
+                return None
+            # The inputs this kind of sampling has; label_input stays, null for an unconditional model.
+            return {k: v for k, v in section.model_dump().items() if v is not None or k == "label_input"}
+
+        translation = {d: t.model_dump() for d, t in (self.translation or {}).items() if t.network in chosen}
+        facts = {
+            "latent_dim": self.latent_dim,
+            "prior": self.prior,
+            "sampling": kept(self.sampling),
+            "encoding": kept(self.encoding),
+            "networks": {n: {"outputs": list(self.outputs[n])} for n in chosen},
+        }
+        if self.diffusion is not None:
+            facts["diffusion"] = self.diffusion
+        if self.translation is not None:
+            facts["translation"] = translation or None
+        return facts
