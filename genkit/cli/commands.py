@@ -1,30 +1,42 @@
-"""The `genkit` command: run | validate | inspect | train | evaluate | export | sample.
+"""The `genkit` commands, one function each (`cmd_<name>(args)`), and what they share.
 
-Stages are imported inside each command so `genkit sample` (onnxruntime only) never
-imports TensorFlow. A `GenkitError` (bad spec, flags or files) is printed as a paragraph
-and exits with code 2; `--debug` shows the traceback instead.
+Stages are imported inside each command so `genkit sample` (onnxruntime only) never imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from genkit.errors import GenkitError, SpecError, did_you_mean
 
-__all__ = ["main"]
+__all__ = [
+    "DEBUG",
+    "SAMPLES",
+    "cmd_evaluate",
+    "cmd_explore",
+    "cmd_export",
+    "cmd_inspect",
+    "cmd_layers",
+    "cmd_new",
+    "cmd_run",
+    "cmd_sample",
+    "cmd_schema",
+    "cmd_score",
+    "cmd_train",
+    "cmd_validate",
+]
 
-
-_DEBUG = False
+# --debug: show TensorFlow's start-up lines and tracebacks (set by `main`).
+DEBUG = {"on": False}
 
 
 def _quiet_tensorflow():
     # TensorFlow's C++ start-up chatter (CPU features, oneDNN, CUDA probe) buries genkit's
     # own output; --debug shows it.
-    if not _DEBUG:
+    if not DEBUG["on"]:
         from genkit.quiet_tf import quiet_tensorflow_import
 
         quiet_tensorflow_import()
@@ -315,147 +327,3 @@ def cmd_sample(args):
 
 
 # --------------------------------------------------------------------------- parser
-_FORCE_HELP = "replace an export of another spec or name in the export folder, keeping it under <folder>/.previous/"
-_ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
-
-
-def build_parser(families: str = "a family name; `genkit new --help` lists them") -> argparse.ArgumentParser:
-    """The command-line parser. `families`: the family list the help of `new` and `layers` shows
-    (read from the cards only for those commands, so `genkit sample` starts without pydantic)."""
-    parser = argparse.ArgumentParser(prog="genkit", description="Declarative deep generative models from YAML specs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def with_spec(p):
-        p.add_argument("spec", help="the spec YAML file")
-        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable)")
-        p.add_argument(
-            "--allow-outside-paths", action="store_true", help="let the spec file name paths outside the working folder"
-        )
-        return p
-
-    p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"))
-    p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
-    p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
-    p.add_argument("--out", help="export folder (default: exports/<name>)")
-    p.add_argument("--force", action="store_true", help=_FORCE_HELP)
-    p.add_argument(
-        "--reuse", action="store_true", help="pipelines: keep runs whose identical spec already finished and exported"
-    )
-    p.set_defaults(func=cmd_run)
-    p = with_spec(sub.add_parser("validate", help="check a spec and build its networks"))
-    p.add_argument("--print", action="store_true", help="print the fully resolved spec (every default filled in)")
-    p.set_defaults(func=cmd_validate)
-    with_spec(sub.add_parser("inspect", help="show the built networks and parameter counts")).set_defaults(func=cmd_inspect)
-    p = with_spec(sub.add_parser("train", help="train only (writes a run folder)"))
-    p.add_argument("--resume", action="store_true", help="continue the newest run from its last checkpoint")
-    p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
-    p.set_defaults(func=cmd_train)
-    for name, helptext, func in (("evaluate", "held-out metrics of a run", cmd_evaluate), ("export", "export a run to ONNX", cmd_export)):
-        p = sub.add_parser(name, help=helptext)
-        target = "a run folder (runs/<name>/<time>) or a spec (its newest run)"
-        p.add_argument("target", help=target + (", or an export folder (scored through onnxruntime)" if name == "evaluate" else ""))
-        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field")
-        p.add_argument("--allow-outside-paths", action="store_true", help="let the spec name paths outside the working folder")
-        if name == "export":
-            p.add_argument("--out", help="export folder (default: exports/<name>)")
-            p.add_argument("--force", action="store_true", help=_FORCE_HELP)
-        else:
-            p.add_argument("--steps", type=int, help="diffusion export: sampler steps")
-            p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion export: sampler")
-            p.add_argument("--eta", type=float, help="diffusion export: DDIM eta")
-            p.add_argument("--guidance-scale", type=float, help="diffusion export: classifier-free guidance scale")
-        p.set_defaults(func=func)
-    sub.add_parser("schema", help="print the JSON Schema of specs (for editors)").set_defaults(func=cmd_schema)
-    p = sub.add_parser("layers", help="list the layer names a spec may use, with their arguments")
-    p.add_argument("--blocks", action="store_true", help="only genkit's own blocks")
-    p.add_argument("--family", help=f"also list that family's networks and loss options ({families})")
-    p.set_defaults(func=cmd_layers)
-    p = sub.add_parser("new", help="write a commented starter spec that runs as written")
-    p.add_argument("family", help=families)
-    p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10")
-    p.add_argument("--out", help="file to write (default: print)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.set_defaults(func=cmd_new)
-    p = sub.add_parser("explore", help="pictures of an export's latent space (onnxruntime only)")
-    p.add_argument("export_dir")
-    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
-    t = tools.add_parser("interpolate", help="strips between the latents of two images (--data) or two prior draws")
-    t.add_argument("--data", help="FILE.npz with x (and y), as `genkit sample --out` writes")
-    t.add_argument("--pair", dest="pairs", action="append", nargs=2, type=int, metavar=("I", "J"), help="indices into --data")
-    t.add_argument("--rows", type=int, help="strips to draw")
-    t.add_argument("--steps", type=int, help="images per strip")
-    t.add_argument("--method", metavar="{linear,slerp}")
-    t.add_argument("--label", type=int, help="class to decode with (conditional exports)")
-    t.add_argument("--seed", type=int)
-    t = tools.add_parser("arithmetic", help="decode mean(A) - mean(B) + mean(C) of encoded classes")
-    for k in "abc":
-        t.add_argument(k, type=int, metavar=k.upper())
-    t.add_argument("--data", required=True, help="FILE.npz with x and y")
-    t.add_argument("--n", type=int, help="images averaged per class")
-    t.add_argument("--label", type=int, help="class to decode the result with (conditional exports)")
-    t = tools.add_parser("manifold", help="decode a grid over a 2-D latent space")
-    t.add_argument("--n", type=int, help="grid side")
-    t.add_argument("--span", nargs=2, type=float, metavar=("LOW", "HIGH"), help="Gaussian quantiles covered")
-    t.add_argument("--label", type=int)
-    t = tools.add_parser("scatter", help="PCA or t-SNE of encoded data, coloured by label")
-    t.add_argument("--data", required=True, help="FILE.npz with x (and y)")
-    t.add_argument("--method", metavar="{pca,tsne}")
-    t.add_argument("--max-points", type=int)
-    t.add_argument("--seed", type=int)
-    for t in tools.choices.values():
-        t.add_argument("--out", required=True, help="FILE.png")
-    p.set_defaults(func=cmd_explore)
-    p = sub.add_parser("score", help="anomaly scores (reconstruction error) of images, onnxruntime only")
-    p.add_argument("export_dir")
-    p.add_argument("--data", required=True, metavar="FILE.npz", help="images to score: x, optional integer labels y")
-    p.add_argument("--normal", metavar="FILE.npz", help="held-out normal images to set the threshold on")
-    p.add_argument("--anomalous-classes", type=int, nargs="+", metavar="K", help="labels in --data that are anomalies (adds AUC, roc.png)")
-    p.add_argument("--fpr", type=float, help="share of normal examples above the threshold (default 0.05)")
-    p.add_argument("--metric", help="mse or bce (default mse)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for scores.csv, report.json, roc.png, histogram.png")
-    p.set_defaults(func=cmd_score)
-    p = sub.add_parser("sample", help="draw samples from an export, or translate images, with onnxruntime only")
-    p.add_argument("export_dir")
-    p.add_argument("--n", type=int, help=f"number of samples (default {SAMPLES}); with --input, at most N input images (default all)")
-    p.add_argument("--input", metavar="FILE.npz|IMAGE|FOLDER", help="translation exports: images to translate (npz array x, or PNG/JPEG files)")
-    p.add_argument("--direction", choices=("ab", "ba"), help="translation exports: ab (default) or ba (cyclegan's second generator)")
-    p.add_argument("--label", type=int, help="class to draw (conditional models)")
-    p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
-    p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion exports: sampler (default: the export's)")
-    p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
-    p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y; with --input: x translated, source)")
-    p.set_defaults(func=cmd_sample)
-    return parser
-
-
-def main(argv=None) -> int:
-    global _DEBUG
-    argv = sys.argv[1:] if argv is None else list(argv)
-    families = None
-    if argv[:1] in (["new"], ["layers"]):
-        from genkit.spec.card import family_names
-
-        families = ", ".join(family_names())
-    args = (build_parser(families) if families else build_parser()).parse_args(argv)
-    _DEBUG = args.debug
-    try:
-        args.func(args)
-    except GenkitError as err:
-        if args.debug:
-            raise
-        lines = [p.format() for p in err.problems] if isinstance(err, SpecError) else [str(err)]
-        for line in lines:
-            print(f"error: {line}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt as err:
-        # Ctrl-C during training says where its checkpoint is and how to resume.
-        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
