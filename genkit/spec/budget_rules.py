@@ -7,7 +7,8 @@ Three budgets, each a default that an environment variable raises (or lowers):
   (`SIZE_ARGUMENTS`: units, filters, latent_dim, embedding_dim, num_classes, output_dim) and
   model.latent_dim, model.condition.num_classes and model.condition.embedding_dim may hold.
   These arguments must also be integers.
-- GENKIT_MAX_PARAMETERS (default 500,000,000, 2 GB of float32 weights): the parameters of
+- GENKIT_MAX_PARAMETERS (default 100,000,000, 400 MB of float32 weights, so building a network
+  to validate it stays within `genkit validate`'s ~1.5 GB): the parameters of
   one network, estimated from the shapes its layers are written with (`estimate_network`).
 - GENKIT_MAX_ACTIVATIONS (default 1,000,000,000, 4 GB of float32): the values one layer
   outputs for a whole batch (data.batch_size examples), estimated the same way.
@@ -42,7 +43,7 @@ SIZE_ARGUMENTS = ("units", "filters", "latent_dim", "embedding_dim", "num_classe
 # Environment variable -> (default, what it bounds).
 BUDGETS = {
     "GENKIT_MAX_LAYER_SIZE": (65_536, "size argument of a layer (units, filters, latent_dim, ...)"),
-    "GENKIT_MAX_PARAMETERS": (500_000_000, "parameters of one network"),
+    "GENKIT_MAX_PARAMETERS": (100_000_000, "parameters of one network"),
     "GENKIT_MAX_ACTIVATIONS": (1_000_000_000, "values one layer outputs for a batch"),
 }
 

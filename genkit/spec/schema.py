@@ -57,7 +57,7 @@ class NetworkSpec(Section):
         None,
         description="Layers applied in order. Size arguments (units, filters, latent_dim, embedding_dim, "
         "num_classes, output_dim) are integers of at most 65,536 (GENKIT_MAX_LAYER_SIZE); a network's parameters, "
-        "estimated from the shapes written, are at most 500,000,000 (GENKIT_MAX_PARAMETERS) and one layer's "
+        "estimated from the shapes written, are at most 100,000,000 (GENKIT_MAX_PARAMETERS) and one layer's "
         "output for a batch at most 1,000,000,000 values (GENKIT_MAX_ACTIVATIONS); a file a layer reads "
         "(e.g. a vocabulary file) must be inside the project folder.",
     )
