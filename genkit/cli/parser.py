@@ -27,6 +27,21 @@ _FORCE_HELP = "replace an export of another spec or name in the export folder, k
 _ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
 
 
+def _resume_flag(verb: str) -> dict:
+    # An optional value: `SPEC --resume` (the newest run of SPEC) stays valid beside `--resume RUN_FOLDER`.
+    return {
+        "nargs": "?",
+        "const": True,
+        "default": False,
+        "metavar": "RUN_FOLDER",
+        "help": (
+            f"continue a run from its last checkpoint and {verb} it: the run folder RUN_FOLDER (runs/<name>/<time>; "
+            "no spec needed, it holds the spec the run was started with), or, given after SPEC without a folder, "
+            "the newest run of SPEC"
+        ),
+    }
+
+
 def build_parser(families: str = "a family name; `genkit new --help` lists them") -> argparse.ArgumentParser:
     """The command-line parser. `families`: the family list the help of `new` and `layers` shows
     (read from the cards only for those commands, so `genkit sample` starts without pydantic)."""
@@ -34,16 +49,19 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_spec(p):
-        p.add_argument("spec", help="the spec YAML file")
+    def with_spec(p, optional=False):
+        if optional:  # `genkit run|train --resume RUN_FOLDER` needs no spec: the run folder holds it
+            p.add_argument("spec", nargs="?", help="the spec YAML file (not with --resume RUN_FOLDER)")
+        else:
+            p.add_argument("spec", help="the spec YAML file")
         p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable)")
         p.add_argument(
             "--allow-outside-paths", action="store_true", help="let the spec file name paths outside the working folder"
         )
         return p
 
-    p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"))
-    p.add_argument("--resume", action="store_true", help="continue the newest run of this spec from its last checkpoint")
+    p = with_spec(sub.add_parser("run", help="validate, train, evaluate and export a spec"), optional=True)
+    p.add_argument("--resume", **_resume_flag("finish"))
     p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
     p.add_argument("--out", help="export folder (default: exports/<name>)")
     p.add_argument("--force", action="store_true", help=_FORCE_HELP)
@@ -55,8 +73,8 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--print", action="store_true", help="print the fully resolved spec (every default filled in)")
     p.set_defaults(func=cmd_validate)
     with_spec(sub.add_parser("inspect", help="show the built networks and parameter counts")).set_defaults(func=cmd_inspect)
-    p = with_spec(sub.add_parser("train", help="train only (writes a run folder)"))
-    p.add_argument("--resume", action="store_true", help="continue the newest run from its last checkpoint")
+    p = with_spec(sub.add_parser("train", help="train only (writes a run folder)"), optional=True)
+    p.add_argument("--resume", **_resume_flag("train"))
     p.add_argument("--allow-spec-change", action="store_true", help=_ALLOW_SPEC_CHANGE_HELP)
     p.set_defaults(func=cmd_train)
     for name, helptext, func in (("evaluate", "held-out metrics of a run", cmd_evaluate), ("export", "export a run to ONNX", cmd_export)):

@@ -1,9 +1,13 @@
-"""Ctrl-C during training: finish the batch, write a checkpoint, stop with how to resume.
+"""Ctrl-C: during training, finish the batch, write a checkpoint, stop with how to resume;
+in every other phase, stop saying what was kept and how to finish.
 
 A signal handler only raises a flag; the callback acts on it at the end of the current
 batch, when the weights, optimizer state and metrics agree with each other, so the
 checkpoint is as good as one written at an epoch's end. A second Ctrl-C quits at once,
-without one. The CLI exits with code 130, the shell's convention for SIGINT.
+without one. Evaluation and export need no handler: what they write is written atomically
+(`genkit.atomic`), so a KeyboardInterrupt anywhere leaves nothing half-written, and
+`interrupted_phase` gives it a message. The CLI exits with code 130, the shell's convention
+for SIGINT.
 """
 
 from __future__ import annotations
@@ -19,11 +23,22 @@ import keras
 from genkit.train.checkpoint import save_checkpoint
 from genkit.train.resume import metric_states
 
-__all__ = ["CheckpointOnInterrupt", "TrainingInterrupted", "checkpoint_on_interrupt"]
+__all__ = [
+    "CheckpointOnInterrupt",
+    "PhaseInterrupted",
+    "TrainingInterrupted",
+    "checkpoint_on_interrupt",
+    "interrupted_phase",
+    "interrupted_training",
+]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Raised once the interrupt checkpoint is written; its message says how to resume."""
+
+
+class PhaseInterrupted(KeyboardInterrupt):
+    """Ctrl-C outside training (evaluation, export); its message says what was kept and how to finish."""
 
 
 class CheckpointOnInterrupt(keras.callbacks.Callback):
@@ -83,3 +98,29 @@ def checkpoint_on_interrupt(callback: CheckpointOnInterrupt):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def interrupted_training(resume_hint: str, checkpoints: Path):
+    """A Ctrl-C in training that wrote no checkpoint of its own (a second Ctrl-C, or one while
+    the final weights are saved) still says how to resume: from the newest checkpoint there is."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        if isinstance(err, (TrainingInterrupted, PhaseInterrupted)):
+            raise
+        if any(Path(checkpoints).glob("epoch_*")):
+            raise TrainingInterrupted(f"stopped without a new checkpoint. Resume from the last one with: {resume_hint}") from None
+        raise TrainingInterrupted("stopped before the first checkpoint, so there is nothing to resume: run the same command again.") from None
+
+
+@contextlib.contextmanager
+def interrupted_phase(message: str):
+    """A Ctrl-C inside the block becomes `PhaseInterrupted(message)`: `message` says what was kept
+    and how to finish (`genkit evaluate RUN_FOLDER`, `genkit export RUN_FOLDER`)."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        if isinstance(err, (TrainingInterrupted, PhaseInterrupted)):
+            raise
+        raise PhaseInterrupted(message) from None

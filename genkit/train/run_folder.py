@@ -23,6 +23,8 @@ __all__ = [
     "find_finished_run",
     "find_latest_run",
     "hashed_fields",
+    "is_run_folder",
+    "load_run_spec",
     "new_run_dir",
     "runs_base",
     "spec_hash",
@@ -255,3 +257,29 @@ def read_run_spec(run_dir: Path) -> dict:
             "written by 'genkit train' or 'genkit run', or a spec file."
         )
     return yaml.safe_load(path.read_text())
+
+
+def is_run_folder(path) -> bool:
+    """Whether `path` is a run folder (`runs/<name>/<time>/`, holding the resolved spec.yaml)."""
+    return Path(path).is_dir() and (Path(path) / SPEC_FILE).is_file()
+
+
+def load_run_spec(run_dir, overrides=()):
+    """The resolved spec stored in the run folder `run_dir`, with `--set` overrides applied on top:
+    what `genkit run --resume RUN_FOLDER` trains on (the run's own --set flags are in it already).
+
+    Its paths are used as stored: they were resolved when the run began. A `genkit.spec.LoadedSpec`
+    whose path is the folder's spec.yaml.
+    """
+    from genkit.spec.loader import LoadedSpec, SourceMap, _apply_override, parse_override, validate_dict
+
+    path = Path(run_dir) / SPEC_FILE
+    data = read_run_spec(run_dir)
+    if not isinstance(data, dict):
+        raise GenkitError(f"{path} does not hold a spec mapping: this run folder cannot be resumed. Start a new run from the spec file.")
+    lines = {(): str(path)}
+    for text in overrides:
+        key, value = parse_override(text)
+        _apply_override(data, key, value, lines, text)
+    source = SourceMap(lines)
+    return LoadedSpec(spec=validate_dict(data, source), source=source, path=path)

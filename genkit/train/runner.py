@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -22,13 +23,13 @@ from genkit.train.callbacks import CheckpointEvery, SampleGrid
 from genkit.train.keep_best import BEST, KeepBest, best_state
 from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
 from genkit.train.divergence import Diverged, StopOnNonFinite
-from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt
+from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt, interrupted_training
 from genkit.train.gan_monitor import AdversarialMonitor
 from genkit.train.plots import plot_history
 from genkit.train.resume import ContinueMetrics, ResumePoint, resume_run
 from genkit.train.run_folder import add_train_seconds, find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
 
-__all__ = ["FINAL_WEIGHTS", "open_run", "train"]
+__all__ = ["FINAL_WEIGHTS", "open_run", "resume_command", "train"]
 
 FINAL_WEIGHTS = "model.weights.h5"
 
@@ -40,18 +41,31 @@ def _fixed_batch(data, n=32):
     return x[:n], (None if y is None else y[:n])
 
 
-def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool = False, score_samples=None) -> Prepared:
-    """Train `loaded` (a new run, or the latest one with `resume`) and save its final weights.
+def train(
+    loaded: LoadedSpec,
+    *,
+    resume: bool = False,
+    allow_spec_change: bool = False,
+    score_samples=None,
+    run_dir=None,
+    command: str = "run",
+    flags=(),
+) -> Prepared:
+    """Train `loaded` (a new run, or with `resume` the run folder `run_dir`, default the spec's
+    newest run) and save its final weights.
 
     `score_samples(model, data, spec, metrics, logs, reference, n) -> {metric: value}` measures
     sample quality for train.keep_best on fid/kid; the evaluation stage owns it
     (`genkit.evaluate.sample_quality.sample_scores`), so its caller passes it in.
+    `command` and `flags` (e.g. `["--out", "exports/x"]`) make the resume command printed on
+    Ctrl-C: `genkit <command> --resume RUN_FOLDER <flags>` (see `resume_command`).
     """
     spec = loaded.spec
     point = ResumePoint()
-    run_dir = None
+    if run_dir is not None and not resume:
+        raise ValueError("train(run_dir=...) names the run folder to resume; pass resume=True with it")
     if resume:
-        run_dir = find_latest_run(spec)
+        run_dir = Path(run_dir) if run_dir is not None else find_latest_run(spec)
         if run_dir is None:
             raise GenkitError(
                 f"--resume: no earlier run of '{spec.name}' with a checkpoint under {spec.runs_dir}/{spec.name}/. "
@@ -59,10 +73,11 @@ def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool =
             )
     prep = prepare(spec)
     model, data = prep.model, prep.data
+    chief_run = run_dir
     if not prep.chief:
         run_dir = _worker_folder(spec, run_dir, data.origin)
     if resume:
-        with _writes_into(run_dir, "resumed run's history and record", _resume_hint(loaded)):
+        with _writes_into(run_dir, "resumed run's history and record", _resume_hint(prep, chief_run, command, flags)):
             point = resume_run(spec, model, run_dir, allow_spec_change=allow_spec_change)
         if point.epoch >= spec.train.epochs:
             print(f"nothing to train: {point.epoch} of {spec.train.epochs} epochs done", flush=True)
@@ -72,8 +87,9 @@ def train(loaded: LoadedSpec, *, resume: bool = False, allow_spec_change: bool =
     prep.run_dir = run_dir
     print(f"run folder: {run_dir}", flush=True)
 
-    with _writes_into(run_dir, "run's files", _resume_hint(loaded)):
-        _fit(loaded, prep, point, score_samples)
+    hint = _resume_hint(prep, run_dir, command, flags)
+    with _writes_into(run_dir, "run's files", hint), interrupted_training(hint, run_dir / "checkpoints"):
+        _fit(loaded, prep, point, score_samples, hint)
     return prep
 
 
@@ -93,11 +109,11 @@ def _worker_folder(spec, chief_run, origin) -> Path:
     return folder
 
 
-def _fit(loaded, prep, point: ResumePoint, score_samples=None) -> None:
+def _fit(loaded, prep, point: ResumePoint, score_samples=None, resume_hint: str = "") -> None:
     """Train from `point` to train.epochs, then save the final weights and networks."""
     spec, model, run_dir = loaded.spec, prep.model, prep.run_dir
     extra = {"spec_hash": spec_hash(spec)}
-    interrupt = CheckpointOnInterrupt(run_dir / "checkpoints", extra, prep.steps_per_epoch, _resume_hint(loaded))
+    interrupt = CheckpointOnInterrupt(run_dir / "checkpoints", extra, prep.steps_per_epoch, resume_hint)
     if point.epoch < spec.train.epochs:
         # The interrupt last: a Ctrl-C at an epoch's end stops after its checkpoint and history row.
         callbacks = _callbacks(spec, prep, extra, score_samples) + [interrupt]
@@ -218,8 +234,18 @@ def _writes_into(run_dir: Path, what: str, resume_hint: str):
         raise failure from None
 
 
-def _resume_hint(loaded) -> str:
-    return f"genkit run {loaded.path} --resume"
+def resume_command(run_dir, command: str = "run", flags=()) -> str:
+    """The shell command that resumes the run folder `run_dir`, each word quoted for the shell:
+    `genkit run --resume runs/<name>/<time>`. It needs no spec and no --set: the run folder
+    holds the resolved spec the run was started with (its --set overrides included)."""
+    return shlex.join(["genkit", command, "--resume", str(run_dir), *flags])
+
+
+def _resume_hint(prep, run_dir, command: str, flags) -> str:
+    if not prep.chief:
+        # This worker's folder is a temporary copy, deleted at exit: the chief keeps the run.
+        return "the command the chief worker printed (resume every worker with it)"
+    return resume_command(run_dir, command, flags)
 
 
 def _keep_best(spec, prep, run_dir, score_samples) -> KeepBest:
@@ -257,7 +283,7 @@ def open_run(run_dir) -> Prepared:
     spec = validate_dict(read_run_spec(run_dir))
     weights = run_dir / FINAL_WEIGHTS
     if not weights.is_file():
-        raise GenkitError(f"{run_dir} has no {FINAL_WEIGHTS}: its training did not finish. Resume it with 'genkit run SPEC --resume'.")
+        raise GenkitError(f"{run_dir} has no {FINAL_WEIGHTS}: its training did not finish. Resume it with: {resume_command(run_dir)}")
     prep = prepare(spec)
     load_with_optimizer(prep.model, weights)
     prep.run_dir = run_dir
