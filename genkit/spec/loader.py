@@ -21,7 +21,7 @@ from genkit.spec.path_rules import PATH_FIELDS, is_inside, layer_path_arguments
 from genkit.spec.schema import SpecBase, spec_class
 from genkit.spec.yaml_reader import read_yaml, source_label
 
-__all__ = ["LoadedSpec", "SourceMap", "load_spec", "parse_override", "pydantic_problems", "validate_dict"]
+__all__ = ["LoadedSpec", "SourceMap", "apply_override", "load_spec", "parse_override", "pydantic_problems", "validate_dict"]
 
 
 @dataclass
@@ -134,7 +134,7 @@ def parse_override(text: str) -> tuple[tuple, object]:
     return path, parsed
 
 
-def _apply_override(data: dict, path: tuple, value, lines: dict, text: str) -> None:
+def apply_override(data: dict, path: tuple, value, lines: dict, text: str) -> None:
     if path[0] == "extends":
         raise SpecError(
             [Problem(("extends",), "extends can only be written in a spec file, not set with --set.", "", f"--set {text}")]
@@ -324,7 +324,7 @@ def load_spec(path, overrides=(), *, allow_outside_paths: bool = False) -> Loade
     data, lines = _load_with_extends(path, (), extends_chain, refused if confine else None)
     for text in overrides:
         key, value = parse_override(text)
-        _apply_override(data, key, value, lines, text)
+        apply_override(data, key, value, lines, text)
     source = SourceMap(lines)
     if confine:
         problems = refused + _check_confined(data, source, extends_chain)

@@ -271,7 +271,7 @@ def load_run_spec(run_dir, overrides=()):
     Its paths are used as stored: they were resolved when the run began. A `genkit.spec.LoadedSpec`
     whose path is the folder's spec.yaml.
     """
-    from genkit.spec.loader import LoadedSpec, SourceMap, _apply_override, parse_override, validate_dict
+    from genkit.spec.loader import LoadedSpec, SourceMap, apply_override, parse_override, validate_dict
 
     path = Path(run_dir) / SPEC_FILE
     data = read_run_spec(run_dir)
@@ -280,6 +280,6 @@ def load_run_spec(run_dir, overrides=()):
     lines = {(): str(path)}
     for text in overrides:
         key, value = parse_override(text)
-        _apply_override(data, key, value, lines, text)
+        apply_override(data, key, value, lines, text)
     source = SourceMap(lines)
     return LoadedSpec(spec=validate_dict(data, source), source=source, path=path)
