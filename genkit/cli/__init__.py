@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from genkit.cli.commands import DEBUG
+from genkit.cli.common import DEBUG
 from genkit.cli.parser import build_parser
 from genkit.errors import GenkitError, SpecError
 

@@ -1,4 +1,4 @@
-"""The `genkit` commands, one function each (`cmd_<name>(args)`), and what they share.
+"""The `genkit` commands that do not run a stage: validate, inspect, new, schema, layers, explore, score, sample.
 
 Stages are imported inside each command so `genkit sample` (onnxruntime only) never imports
 TensorFlow.
@@ -6,174 +6,24 @@ TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import shlex
-import signal
-import threading
-import time
 from pathlib import Path
 
-from genkit.errors import GenkitError, SpecError, did_you_mean
+from genkit.cli.common import build_for_check_located, load, quiet_tensorflow
+from genkit.errors import GenkitError, did_you_mean
 
-__all__ = [
-    "DEBUG",
-    "SAMPLES",
-    "cmd_evaluate",
-    "cmd_explore",
-    "cmd_export",
-    "cmd_inspect",
-    "cmd_layers",
-    "cmd_new",
-    "cmd_run",
-    "cmd_sample",
-    "cmd_schema",
-    "cmd_score",
-    "cmd_train",
-    "cmd_validate",
-]
-
-# --debug: show TensorFlow's start-up lines and tracebacks (set by `main`).
-DEBUG = {"on": False}
+__all__ = ["SAMPLES", "cmd_explore", "cmd_inspect", "cmd_layers", "cmd_new", "cmd_sample", "cmd_schema", "cmd_score", "cmd_validate"]
 
 
-def _quiet_tensorflow():
-    # TensorFlow's C++ start-up chatter (CPU features, oneDNN, CUDA probe) buries genkit's
-    # own output; --debug shows it.
-    if not DEBUG["on"]:
-        from genkit.quiet_tf import quiet_tensorflow_import
-
-        quiet_tensorflow_import()
-
-
-def _load(args):
-    from genkit.spec import load_spec
-
-    return load_spec(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths)
-
-
-def _located(err: SpecError, loaded=None):
-    return err.located(loaded.source) if loaded is not None else err
-
-
-def _build_for_check(loaded):
-    """The family model built on the CPU (builtin datasets are not loaded: shapes are known)."""
-    _quiet_tensorflow()
-    from genkit.train import build_for_check
-
-    try:
-        return build_for_check(loaded.spec)
-    except SpecError as err:
-        raise _located(err, loaded) from None
-
-
-def _is_run_dir(path: str) -> bool:
-    return Path(path).is_dir() and (Path(path) / "spec.yaml").is_file()
-
-
-@contextlib.contextmanager
-def _ctrl_c_interrupts():
-    """Ctrl-C (SIGINT) raises KeyboardInterrupt in every phase of the block, even in a process
-    started with SIGINT ignored.
-
-    A background job of a non-interactive shell (and some job and test runners) starts with
-    SIGINT ignored, and Python then leaves it ignored. Training's own handler
-    (`genkit.train.interrupt.checkpoint_on_interrupt`) heard it anyway but restored "ignored"
-    when training ended, so a Ctrl-C during evaluation or export was dropped and `genkit run`
-    went on to exit 0. Standard library only: `genkit run` without a spec stays quick.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL):
-        yield  # Python's own handler (or a caller's, or one set outside Python): left as it is
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _resume_folder(args):
-    """The run folder `--resume RUN_FOLDER` names, else None (`SPEC --resume`, or no --resume).
-
-    `--resume` takes an optional folder, so `genkit run --resume spec.yaml` (the flag before the
-    spec, valid before --resume took a folder) reaches here as resume='spec.yaml' without a
-    spec: a file there is taken as the spec, with --resume, as it always was.
-    """
-    if not isinstance(args.resume, str):
-        if args.spec is None:
-            raise GenkitError(f"genkit {args.command}: give a spec file, or --resume RUN_FOLDER to continue a run.")
-        return None
-    folder = args.resume
-    if args.spec is None and Path(folder).is_file():
-        args.spec, args.resume = folder, True
-        return None
-    if args.spec is not None:
-        raise GenkitError(
-            f"--resume {folder} {args.spec}: give either the run folder or the spec. 'genkit {args.command} --resume "
-            f"RUN_FOLDER' continues that run with the spec stored in it; 'genkit {args.command} SPEC --resume' "
-            "the newest run of SPEC."
-        )
-    if not _is_run_dir(folder):
-        raise GenkitError(
-            f"--resume {folder}: not a run folder (it has no spec.yaml). Give a folder runs/<name>/<time> "
-            "written by 'genkit run' or 'genkit train', or a spec file followed by --resume for its newest run."
-        )
-    return Path(folder)
-
-
-def _export_flags(args) -> list:
-    """The export flags of `genkit run` that a printed resume or export command repeats."""
-    flags = []
-    if getattr(args, "out", None):
-        flags += ["--out", args.out]
-    if getattr(args, "force", False):
-        flags.append("--force")
-    return flags
-
-
-def _resume_flags(args) -> list:
-    """The flags a printed resume command repeats besides the run folder (no --set: the folder has
-    the resolved spec). --allow-spec-change too: the newest checkpoint may predate the change."""
-    flags = ["--allow-spec-change"] if args.allow_spec_change else []
-    return flags + (_export_flags(args) if args.command == "run" else [])
-
-
-def _open_target(target: str, overrides, allow_outside_paths=False):
-    """A run folder, or a spec whose newest finished run is used."""
-    _quiet_tensorflow()
-    from genkit.train import open_run
-    from genkit.train.run_folder import find_latest_run
-
-    if _is_run_dir(target):
-        if overrides:
-            raise GenkitError(
-                f"--set does not apply to a run folder ({target}): a run is evaluated and exported with the "
-                "spec it was trained with. Give the spec file instead to use its newest run."
-            )
-        return open_run(target)
-    from genkit.spec import load_spec
-
-    loaded = load_spec(target, overrides or [], allow_outside_paths=allow_outside_paths)
-    run_dir = find_latest_run(loaded.spec)
-    if run_dir is None:
-        raise GenkitError(f"no finished run of '{loaded.spec.name}' under {loaded.spec.runs_dir}/. Train it first: genkit run {target}")
-    return open_run(run_dir)
-
-
-# --------------------------------------------------------------------------- commands
 def cmd_validate(args):
     from genkit.pipeline import is_pipeline_file, load_pipeline
 
     if is_pipeline_file(args.spec):
-        _quiet_tensorflow()
+        quiet_tensorflow()
         plan = load_pipeline(args.spec, args.set or [], build=True)
         print(f"{args.spec}: valid pipeline with {len(plan.runs)} runs")
         return
-    loaded = _load(args)
-    model = _build_for_check(loaded)
+    loaded = load(args)
+    model = build_for_check_located(loaded)
     if args.print:
         import yaml
 
@@ -184,8 +34,8 @@ def cmd_validate(args):
 
 
 def cmd_inspect(args):
-    loaded = _load(args)
-    print(_network_summary(_build_for_check(loaded), verbose=True))
+    loaded = load(args)
+    print(_network_summary(build_for_check_located(loaded), verbose=True))
 
 
 def _network_summary(model, verbose: bool) -> str:
@@ -205,172 +55,6 @@ def _network_summary(model, verbose: bool) -> str:
             lines.append("  " + summarize(model.trunks[role]).replace("\n", "\n  "))
     lines.append(f"total: {total:,} parameters ({trainable:,} trainable, {total - trainable:,} non-trainable)")
     return "\n".join(lines)
-
-
-def cmd_train(args):
-    with _ctrl_c_interrupts():
-        return _train(args)
-
-
-def _train(args):
-    folder = _resume_folder(args)
-    if folder is not None:
-        from genkit.train.run_folder import load_run_spec
-
-        loaded = load_run_spec(folder, args.set or [])
-    else:
-        loaded = _load(args)
-    _quiet_tensorflow()
-    from genkit.evaluate.sample_quality import sample_scores
-    from genkit.train import train
-
-    try:
-        if args.allow_spec_change and not args.resume:
-            raise GenkitError("--allow-spec-change applies with --resume: it lets a run continue under a changed spec.")
-        return train(
-            loaded,
-            resume=bool(args.resume),
-            run_dir=folder,
-            allow_spec_change=args.allow_spec_change,
-            score_samples=sample_scores,
-            command=args.command,
-            flags=_resume_flags(args),
-        )
-    except SpecError as err:
-        raise _located(err, loaded) from None
-
-
-def _evaluate_command_for(run_dir) -> str:
-    return shlex.join(["genkit", "evaluate", str(run_dir)])
-
-
-def _export_command_for(run_dir, flags=()) -> str:
-    return shlex.join(["genkit", "export", str(run_dir), *flags])
-
-
-def _evaluate(prep, then_export=None):
-    """Evaluate `prep` into its run folder's metrics.json. `then_export`: the export flags when
-    `genkit run` exports next (None: `genkit evaluate`), for what a Ctrl-C message says."""
-    from genkit.evaluate import evaluate_model, format_table, write_metrics
-    from genkit.train.interrupt import interrupted_phase
-
-    run = prep.run_dir
-    if then_export is None:
-        said = (
-            f"stopped during evaluation; the run folder {run} is as it was (a metrics.json it had is the "
-            f"previous one, whole). Evaluate again with: {_evaluate_command_for(run)}"
-        )
-    else:
-        said = (
-            f"stopped during evaluation; training finished and the run folder {run} is complete (final weights "
-            "saved), but no metrics.json was written and nothing was exported. Finish with: "
-            f"{_evaluate_command_for(run)} && {_export_command_for(run, then_export)}"
-        )
-    with interrupted_phase(said):
-        report = evaluate_model(prep)
-        path = write_metrics(report, run)
-    print(format_table(report))
-    print(f"metrics written to {path}")
-    return report
-
-
-def _export(prep, out, force=False):
-    from genkit.export.from_run import default_export_dir, export_run
-    from genkit.train.interrupt import interrupted_phase
-
-    flags = (["--out", out] if out else []) + (["--force"] if force else [])
-    try:
-        target = Path(out) if out else default_export_dir(prep.spec)
-        where = f"the export folder {target} is untouched (a new export is swapped in only whole)"
-    except GenkitError:
-        where = "the export folder is untouched"
-    said = (
-        f"stopped during export; {where}, and the run folder {prep.run_dir} is complete"
-        f"{' with its metrics.json' if (Path(prep.run_dir) / 'metrics.json').is_file() else ''}. "
-        f"Export again with: {_export_command_for(prep.run_dir, flags)}"
-    )
-    with interrupted_phase(said):
-        manifest = export_run(prep, out, force=force)
-    out_dir = Path(out) if out else default_export_dir(prep.spec)
-    parity = {n: f"{v.get('parity_max_abs_diff', float('nan')):.1e}" for n, v in manifest["networks"].items()}
-    print(f"exported {', '.join(manifest['networks'])} to {out_dir} (ONNX vs Keras max abs diff: {parity})")
-    return manifest
-
-
-def cmd_evaluate(args):
-    with _ctrl_c_interrupts():
-        _evaluate_command(args)
-
-
-def _evaluate_command(args):
-    options = {"steps": args.steps, "sampler": args.sampler, "eta": args.eta, "guidance_scale": args.guidance_scale}
-    if _is_export_dir(args.target):
-        _evaluate_export(args.target, args.set, options)
-        return
-    given = [f"--{k.replace('_scale', '').replace('_', '-')}" for k, v in options.items() if v is not None]
-    if given:
-        raise GenkitError(f"{', '.join(given)}: sampler settings apply when evaluating a diffusion export folder, not a run.")
-    _evaluate(_open_target(args.target, args.set, args.allow_outside_paths))
-
-
-def _is_export_dir(path: str) -> bool:
-    return Path(path).is_dir() and (Path(path) / "manifest.json").is_file()
-
-
-def _evaluate_export(export_dir, overrides, options):
-    if overrides:
-        raise GenkitError(f"--set does not apply to an export folder ({export_dir}): it is evaluated with the spec it was trained with.")
-    _quiet_tensorflow()
-    from genkit.atomic import atomic_write_text
-    from genkit.evaluate import format_table
-    from genkit.evaluate.export_eval import evaluate_export
-    from genkit.train.interrupt import interrupted_phase
-
-    path = Path(export_dir) / "metrics.json"
-    said = (
-        f"stopped during evaluation; the export folder {export_dir} is as it was (a metrics.json it had is the "
-        f"previous one, whole). Evaluate again with: {_evaluate_command_for(export_dir)}"
-    )
-    with interrupted_phase(said):
-        report = evaluate_export(export_dir, **options)
-        atomic_write_text(path, json.dumps(report, indent=2))
-    print(format_table(report))
-    for metric, why in report["skipped"].items():
-        print(f"  {metric}: not computed ({why})")
-    print(f"metrics written to {path}")
-
-
-def cmd_export(args):
-    with _ctrl_c_interrupts():
-        _export(_open_target(args.target, args.set, args.allow_outside_paths), args.out, args.force)
-
-
-def cmd_run(args):
-    with _ctrl_c_interrupts():
-        _run(args)
-
-
-def _run(args):
-    from genkit.pipeline import is_pipeline_file, run_pipeline
-
-    folder = _resume_folder(args)
-    if folder is None and is_pipeline_file(args.spec):
-        if args.resume or args.out or args.allow_spec_change:
-            raise GenkitError("--resume, --allow-spec-change and --out apply to one spec, not to a pipeline file.")
-        report = run_pipeline(args.spec, args.set or [], allow_outside_paths=args.allow_outside_paths, reuse=args.reuse)
-        print(f"report: {report / 'report.md'} and {report / 'report.html'}")
-        return
-    if args.reuse:
-        raise GenkitError("--reuse applies to pipeline files; for one spec, --resume continues its newest run.")
-    start = time.time()
-    prep = _train(args)
-    # Every worker of a cluster evaluates: its collective ops need them all.
-    _evaluate(prep, then_export=_export_flags(args) if prep.chief else None)
-    if not prep.chief:
-        print(f"done in {time.time() - start:.0f} s: this worker is not the chief, which keeps the run and exports it")
-        return
-    _export(prep, args.out, args.force)
-    print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
 
 
 def _check_choice(what, value, options):
@@ -409,7 +93,7 @@ def cmd_schema(args):
 def cmd_layers(args):
     import inspect
 
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import keras
 
     from genkit.nets import get_layer_class, list_blocks, list_layers

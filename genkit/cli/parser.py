@@ -6,19 +6,16 @@ import argparse
 
 from genkit.cli.commands import (
     SAMPLES,
-    cmd_evaluate,
     cmd_explore,
-    cmd_export,
     cmd_inspect,
     cmd_layers,
     cmd_new,
-    cmd_run,
     cmd_sample,
     cmd_schema,
     cmd_score,
-    cmd_train,
     cmd_validate,
 )
+from genkit.cli.stages import cmd_evaluate, cmd_export, cmd_run, cmd_train
 
 __all__ = ["build_parser"]
 
