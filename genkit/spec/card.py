@@ -73,6 +73,12 @@ class FamilyCard(_Frozen):
     model: str = Field(..., pattern=r"^[\w.]+:\w+$", description="'module:Class' of the keras.Model, imported only to build.")
     roles: tuple[str, ...] = Field(..., min_length=1, description="Networks the spec declares, by role.")
     loss: type = Field(..., description="The `loss` section's schema class (a spec Section).")
+    sections: dict[str, type] = Field(
+        default_factory=dict,
+        description="Top-level spec sections only this family reads, key -> Section class (ProGAN's `growth` "
+        "schedule): options that are neither the objective nor a network. Every field needs a default or the "
+        "section is required.",
+    )
     latent: Literal["required", "optional", "none"] = Field(
         "none", description="model.latent_dim: required (VAE, GAN), optional (autoencoders: the code size) or refused."
     )

@@ -26,7 +26,7 @@ import copy
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from genkit.spec.card import family_names
+from genkit.spec.card import cards, family_names
 from genkit.spec.schema import SpecBase, spec_class
 
 __all__ = ["DRAFT", "FILLED_BY_LOADER", "json_schema"]
@@ -69,13 +69,15 @@ def json_schema() -> dict:
     generate = dict(schema_generator=_FactoryDefaults, ref_template="#/$defs/{model}")
     base = SpecBase.model_json_schema(**generate)
     defs = base.pop("$defs")
-    loss_by_family = {}
+    loss_by_family, sections_by_family = {}, {}
     for family in family_names():
         with_loss = spec_class(family).model_json_schema(**generate)
         for name, definition in with_loss.pop("$defs").items():
             if defs.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two schema classes share the name {name!r}; rename one")
         loss_by_family[family] = with_loss["properties"]["loss"]
+        for key in cards()[family].sections:
+            sections_by_family.setdefault(family, {})[key] = with_loss["properties"][key]
     # model.family is a plain string in the schema classes (cards are found at run time): list them here.
     defs["ModelSpec"]["properties"]["family"]["enum"] = list(family_names())
 
@@ -89,6 +91,11 @@ def json_schema() -> dict:
         properties[key] = node
         if key == "model":  # `loss` follows `model` as in the shipped specs: its keys depend on the family
             properties["loss"] = _any_loss(loss_by_family)
+            # A family's own sections (progan's `growth`) follow; each is allowed for its family only.
+            for family, sections in sections_by_family.items():
+                for name, node in sections.items():
+                    properties[name] = {"type": "object", "description": node.get("description", "")}
+    section_keys = {name for sections in sections_by_family.values() for name in sections}
 
     branches = [{"if": {"required": ["extends"]}, "else": complete}]
     for family in family_names():
@@ -98,7 +105,13 @@ def json_schema() -> dict:
                     "properties": {"model": {"properties": {"family": {"const": family}}, "required": ["family"]}},
                     "required": ["model"],
                 },
-                "then": {"properties": {"loss": loss_by_family[family]}},
+                "then": {
+                    "properties": {
+                        "loss": loss_by_family[family],
+                        **{name: False for name in sorted(section_keys - set(sections_by_family.get(family, {})))},
+                        **sections_by_family.get(family, {}),
+                    }
+                },
             }
         )
 

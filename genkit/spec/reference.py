@@ -94,7 +94,7 @@ def _sections(schema: dict) -> list:
     for key, info in SpecBase.model_fields.items():
         found += _walk(info, key, schema)
         if key == "model":
-            found += _loss_sections(schema)
+            found += _loss_sections(schema) + _family_sections(schema)
     return found
 
 
@@ -128,6 +128,21 @@ def _loss_sections(schema: dict) -> list:
         # Sub-sections of a loss (loss.feature_matching), once even where several losses share them.
         for key, sub in cls.model_fields.items():
             found += [(s, c) for s, c in _walk(sub, f"loss.{key}", schema) if c not in [done for _, done in found]]
+    return found
+
+
+def _family_sections(schema: dict) -> list:
+    """The top-level sections a family adds (its card's `sections`), with their sub-sections."""
+    found = []
+    for family, declared in cards().items():
+        for key, cls in declared.sections.items():
+            definition = schema["$defs"][cls.__name__]
+            intro = f"When `model.family` is `{family}`."
+            if definition.get("description"):
+                intro += "\n\n" + definition["description"]
+            found.append((_Section(f"`{key}` (family `{family}`)", key, intro, definition["properties"], _required(cls)), cls))
+            for sub_key, sub in cls.model_fields.items():
+                found += _walk(sub, f"{key}.{sub_key}", schema)
     return found
 
 

@@ -395,14 +395,26 @@ class SpecBase(Section):
 _SPEC_CLASSES: dict = {}
 
 
+def _section_field(cls, description: str):
+    """A family section's field: defaulted when every option has a default, else required."""
+    if any(info.is_required() for info in cls.model_fields.values()):
+        return Field(..., description=description)
+    return Field(default_factory=cls, description=description)
+
+
 def spec_class(family: str):
     """The root spec class for `family`: SpecBase with that family's loss section."""
     if family not in _SPEC_CLASSES:
-        loss_cls = card(family).loss
+        declared = card(family)
+        sections = {
+            key: (cls, _section_field(cls, f"{family} only: {(cls.__doc__ or key).strip().splitlines()[0]}"))
+            for key, cls in declared.sections.items()
+        }
         _SPEC_CLASSES[family] = create_model(
             f"Spec_{family}",
             __base__=SpecBase,
-            loss=(loss_cls, Field(default_factory=loss_cls, description=f"Objective of the {family} family.")),
+            loss=(declared.loss, Field(default_factory=declared.loss, description=f"Objective of the {family} family.")),
+            **sections,
         )
     return _SPEC_CLASSES[family]
 
