@@ -203,6 +203,13 @@ class TrainSpec(Section):
         None, ge=1, description="Cap the steps of each epoch (quick runs)."
     )
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer of the model.")
+    max_minutes: Optional[float] = Field(
+        None,
+        gt=0.0,
+        description="Wall-time budget of training in minutes (a resumed run counts its earlier sessions): training "
+        "stops after the first step past it, then the run saves, evaluates and exports as if train.epochs had "
+        "been reached. Compares models at equal training time (benchmarks/gans_shapes.py); null: no budget.",
+    )
     sample_every: int = Field(1, ge=0, description="Write a sample grid every N epochs (0: never).")
     checkpoint_every: int = Field(1, ge=0, description="Write a checkpoint every N epochs (0: only at the end).")
     precision: Literal["float32", "mixed_float16"] = Field(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import time
+
 import numpy as np
 
 from genkit.runtime.images import save_grid
 from genkit.train.checkpoint import save_checkpoint
 
-__all__ = ["CheckpointEvery", "SampleGrid"]
+__all__ = ["CheckpointEvery", "SampleGrid", "StopAfterMinutes"]
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -50,3 +52,33 @@ class CheckpointEvery(keras.callbacks.Callback):
         done = epoch + 1
         if done == self.last_epoch or (self.every and done % self.every == 0):
             save_checkpoint(self.model, self.folder, done, self.extra)
+
+
+class StopAfterMinutes(keras.callbacks.Callback):
+    """Stop training after the first batch that ends past a wall-time budget (train.max_minutes).
+
+    `spent_seconds` is what earlier sessions of a resumed run already used. Keras 3 checks
+    `stop_training` after every batch, so the run ends within one step of the budget; the
+    epoch-end callbacks (checkpoint, grid, history) still run for the epoch it stopped in.
+    """
+
+    def __init__(self, minutes: float, spent_seconds: float = 0.0):
+        super().__init__()
+        self.budget = 60.0 * minutes
+        self.spent = spent_seconds
+        self.started = None
+        self.stopped_at = None  # (epoch, batch) where the budget ran out
+
+    def on_train_begin(self, logs=None):
+        if self.started is None:  # a resumed epoch and the remaining ones are two fits: one clock
+            self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.spent + time.perf_counter() - self.started >= self.budget and self.stopped_at is None:
+            self.stopped_at = (self.epoch, batch + 1)
+            self.model.stop_training = True
+            minutes = (self.spent + time.perf_counter() - self.started) / 60.0
+            print(f"train.max_minutes: stopping after {minutes:.1f} min, epoch {self.epoch + 1} step {batch + 1}", flush=True)

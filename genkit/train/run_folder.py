@@ -18,6 +18,7 @@ from genkit.errors import GenkitError
 
 __all__ = [
     "add_train_seconds",
+    "recorded_train_seconds",
     "check_export_target",
     "existing_export_manifest",
     "find_finished_run",
@@ -239,6 +240,12 @@ def write_run_record(run_dir: Path, spec, data_origin: str) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2))
+
+
+def recorded_train_seconds(run_dir: Path) -> float:
+    """The training wall time run.json holds so far (0 for a new run)."""
+    path = Path(run_dir) / "run.json"
+    return float(json.loads(path.read_text()).get("train_seconds", 0.0)) if path.is_file() else 0.0
 
 
 def add_train_seconds(run_dir: Path, seconds: float) -> None:

@@ -19,7 +19,7 @@ from genkit.errors import GenkitError, write_failure
 from genkit.spec import LoadedSpec, validate_dict
 from genkit.spec.card import card
 from genkit.train.assemble import Prepared, prepare
-from genkit.train.callbacks import CheckpointEvery, SampleGrid
+from genkit.train.callbacks import CheckpointEvery, SampleGrid, StopAfterMinutes
 from genkit.train.keep_best import BEST, KeepBest, best_state
 from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
 from genkit.train.divergence import Diverged, StopOnNonFinite
@@ -27,7 +27,7 @@ from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrup
 from genkit.train.gan_monitor import AdversarialMonitor
 from genkit.train.plots import plot_history
 from genkit.train.resume import ContinueMetrics, ResumePoint, resume_run
-from genkit.train.run_folder import add_train_seconds, find_latest_run, new_run_dir, read_run_spec, spec_hash, write_run_record
+from genkit.train.run_folder import add_train_seconds, find_latest_run, recorded_train_seconds, new_run_dir, read_run_spec, spec_hash, write_run_record
 
 __all__ = ["FINAL_WEIGHTS", "open_run", "resume_command", "train"]
 
@@ -159,6 +159,8 @@ def _callbacks(spec, prep, extra: dict, score_samples=None) -> list:
         callbacks.append(AdversarialMonitor(x_fixed, monitor.remedies, watch_d_fake=monitor.fake_probability))
     if spec.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), profile_batch=0))
+    if spec.train.max_minutes is not None:
+        callbacks.append(StopAfterMinutes(spec.train.max_minutes, recorded_train_seconds(run_dir)))
     return callbacks
 
 
@@ -192,7 +194,8 @@ def _train_epochs(prep, point: ResumePoint, callbacks: list, interrupt: Checkpoi
     if point.step:
         fit(epoch, point.step, epoch + 1, [ContinueMetrics(point.metrics)])
         epoch += 1
-    if epoch < spec.train.epochs:
+    out_of_time = any(isinstance(c, StopAfterMinutes) and c.stopped_at for c in callbacks)
+    if epoch < spec.train.epochs and not out_of_time:
         fit(epoch, 0, spec.train.epochs)
 
 
