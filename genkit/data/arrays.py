@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from genkit.data.source import data_error
@@ -54,7 +52,7 @@ def checked_images(x: np.ndarray, where: str) -> np.ndarray:
     raise GenkitError(f"{where}: got dtype {x.dtype}; expected uint8 counts or floats in [0, 1].")
 
 
-def checked_labels(arrays: dict, key: Optional[str], n: int, name: str) -> Optional[np.ndarray]:
+def checked_labels(arrays: dict, key: str | None, n: int, name: str) -> np.ndarray | None:
     """Integer labels under `key`, or None when `key` is null or absent."""
     if key is None or key not in arrays:
         return None

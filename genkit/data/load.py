@@ -2,7 +2,8 @@
 
 Every source goes through the same steps, in this order:
 
-1. the source finds and reads its train and test images (`genkit.data.source`);
+1. the source finds and reads its train and test images (`genkit.data.source`), and
+   `data.image_size` resizes them (`genkit.data.resize`; `shapes` draws at that size);
 2. labels are kept or dropped (`data.labels`, or the caller's `need_labels`);
 3. `data.limit` keeps the first N training examples — and caps the test split at
    max(100, N // 4), so that a tiny test run also evaluates on little data; without
@@ -10,24 +11,44 @@ Every source goes through the same steps, in this order:
 4. `data.validation_split` holds out a seeded random share of those training examples;
 5. values become float32 in `data.range` (uint8 x / 255 for [0, 1]; x / 127.5 - 1
    for [-1, 1]) and images gain a channel axis (N, H, W) -> (N, H, W, 1).
+
+Ground-truth factors (`shapes`) go through steps 3 and 4 with their images, row for row.
 """
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from genkit.data.arrays import limited_test_size, scaled
+from genkit.data.builtin import BUILTIN_CLASSES, BUILTIN_SHAPES
 from genkit.data.dataset import Dataset
+from genkit.data.resize import resized
+from genkit.data.shapes import SHAPES, image_side
 from genkit.data.shards import Shards, streamed_dataset
 from genkit.data.source import data_error, get_source
 from genkit.data.splits import validation_split
 
-__all__ = ["load_data"]
+__all__ = ["known_shape", "load_data"]
 
 
-def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset:
+def known_shape(data) -> tuple | None:
+    """(example shape, number of classes or None) of the data `data` describes, when it is known
+    without reading any image: the keras.datasets sources and `shapes`, at `data.image_size`.
+    None for sources whose images must be read to learn it (npz, folder, shards).
+    """
+    if data.source == "shapes":
+        side = image_side(data.image_size)
+        shape, classes = (side, side, 3), len(SHAPES)
+    elif data.source in BUILTIN_SHAPES:
+        shape, classes = BUILTIN_SHAPES[data.source], BUILTIN_CLASSES
+        if data.image_size is not None:
+            shape = (*data.image_size, shape[2])
+    else:
+        return None
+    return tuple(shape), (classes if data.labels else None)
+
+
+def load_data(data, seed: int, *, need_labels: bool | None = None) -> Dataset:
     """The train / validation / test data that `data` (a `DataSpec`) describes.
 
     Args:
@@ -51,24 +72,28 @@ def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset
     raw = get_source(data.source)(data)
     labelled = data.labels if need_labels is None else need_labels
     if isinstance(raw, Shards):
+        if data.image_size is not None:
+            raise data_error("image_size", f"{data.source} shards are streamed as stored; write them at the size you want.")
         return streamed_dataset(raw, data, seed, labelled)
+    raw = resized(raw, data.image_size)
     if labelled and (raw.y_train is None or raw.y_test is None):
         hint = " Set data.y_key to the name of the label array in the file." if data.source == "npz" else ""
         raise data_error("labels", f"labels are needed, but {raw.origin} has none.{hint}")
 
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
+    f_train, f_test = raw.factors_train, raw.factors_test
     if data.exclude_classes:
         # Train and validate on the other classes only; the test split keeps every class, so
         # an anomaly detector is scored on the classes it never saw.
         if y_train is None:
             raise data_error("exclude_classes", f"{raw.origin} has no labels to exclude classes by.")
         keep = ~np.isin(y_train, data.exclude_classes)
-        x_train, y_train = x_train[keep], y_train[keep]
+        x_train, y_train, f_train = x_train[keep], y_train[keep], _rows(f_train, keep)
     num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1 if labelled else None
     if data.limit is not None:
         n_test = limited_test_size(data.limit)
-        x_train, y_train = _head(x_train, data.limit), _head(y_train, data.limit)
-        x_test, y_test = _head(x_test, n_test), _head(y_test, n_test)
+        x_train, y_train, f_train = x_train[: data.limit], _rows(y_train, slice(data.limit)), _rows(f_train, slice(data.limit))
+        x_test, y_test, f_test = x_test[:n_test], _rows(y_test, slice(n_test)), _rows(f_test, slice(n_test))
 
     train, val = validation_split(len(x_train), data.validation_split, seed)
     if len(train) == 0:
@@ -97,11 +122,14 @@ def load_data(data, seed: int, *, need_labels: Optional[bool] = None) -> Dataset
         num_classes=num_classes,
         shape=x_tr.shape[1:],
         range=(float(low), float(high)),
+        factors_train=_rows(f_train, train),
+        factors_val=_rows(f_train, val),
+        factors_test=_rows(f_test, slice(None)),
+        factor_space=raw.factor_space,
     )
 
 
-
-
-def _head(y, n):
-    return None if y is None else y[:n]
+def _rows(array, keep):
+    """`array[keep]` as a NumPy array (a cached memory map is read here), or None for None."""
+    return None if array is None else np.asarray(array[keep])
 

@@ -16,8 +16,6 @@ Example, writing a file this source reads:
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from genkit.data.arrays import checked_images, checked_labels
@@ -75,7 +73,7 @@ def npz(data) -> RawData:
 
 
 
-def _label_note(key: Optional[str], y: Optional[np.ndarray]) -> str:
+def _label_note(key: str | None, y: np.ndarray | None) -> str:
     if key is None:
         return "no labels: data.y_key is null"
     return f"labels {key!r}" if y is not None else f"no labels: no array {key!r}"

@@ -16,8 +16,9 @@ from __future__ import annotations
 import gzip
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,7 +37,7 @@ READ_ERRORS = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, pick
 Arrays = tuple  # (x_train, y_train, x_test, y_test)
 
 
-def copy_reader(path: Path) -> Optional[Callable[[Path], Arrays]]:
+def copy_reader(path: Path) -> Callable[[Path], Arrays] | None:
     """The reader for a local copy of a keras.datasets set at `path`, or None if none is there."""
     if path.is_file():
         return read_keras_npz
@@ -87,12 +88,12 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles NumPy arrays and plain containers only, so a tampered file cannot run code."""
 
     # The globals a pickled ndarray needs (numpy < 2 and >= 2 spell the module differently).
-    ALLOWED = {
+    ALLOWED: ClassVar[frozenset] = frozenset({
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
-    }
+    })
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:

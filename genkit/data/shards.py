@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import glob
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
-from genkit.data.dataset import Dataset
 from genkit.data.arrays import checked_images, checked_labels, limited_test_size, scaled
+from genkit.data.dataset import Dataset
 from genkit.data.readers import READ_ERRORS
 from genkit.data.source import data_error, register_source
 
@@ -54,7 +54,7 @@ class Shards:
     test: tuple
 
 
-def _matches(pattern: Optional[str], field: str, kind: str) -> tuple:
+def _matches(pattern: str | None, field: str, kind: str) -> tuple:
     if not pattern:
         raise data_error(field, f"the {kind} source reads a glob of shard files here, but it is not set.")
     files = tuple(p for p in sorted(glob.glob(str(Path(pattern).expanduser()))) if Path(p).is_file())
@@ -86,7 +86,7 @@ def tfrecord(data) -> Shards:
 class StreamedDataset(Dataset):
     """A `Dataset` whose training split is read from shards each epoch; `x_train` is a sample."""
 
-    stream: Optional[Callable] = None  # (shuffle, seed) -> tf.data.Dataset of examples, x or (x, y)
+    stream: Callable | None = None  # (shuffle, seed) -> tf.data.Dataset of examples, x or (x, y)
     train_size: int = 0
     shuffle_buffer: int = 1
 
@@ -246,7 +246,7 @@ def streamed_dataset(shards: Shards, data, seed: int, labelled: bool) -> Streame
 
 
     plan = _npz_plan if shards.kind == "npz_shards" else _tfrecord_plan
-    read_shard, size, top, shape, dtype = plan(shards, data, labelled)
+    read_shard, size, top, _shape, _dtype = plan(shards, data, labelled)
     if data.limit is not None:
         size = min(size, data.limit)
 
@@ -295,7 +295,7 @@ def streamed_dataset(shards: Shards, data, seed: int, labelled: bool) -> Streame
 
 
 # --------------------------------------------------------------------------- writers
-def write_npz_shards(prefix, x: np.ndarray, y: Optional[np.ndarray] = None, *, per_shard: int) -> list[Path]:
+def write_npz_shards(prefix, x: np.ndarray, y: np.ndarray | None = None, *, per_shard: int) -> list[Path]:
     """Write `x` (and labels `y`) as `.npz` shards `<prefix>-00000-of-000NN.npz` of `per_shard` examples."""
     paths = []
     for index, start in enumerate(range(0, len(x), per_shard)):
@@ -308,7 +308,7 @@ def write_npz_shards(prefix, x: np.ndarray, y: Optional[np.ndarray] = None, *, p
     return paths
 
 
-def write_tfrecord_shards(prefix, x: np.ndarray, y: Optional[np.ndarray] = None, *, per_shard: int) -> list[Path]:
+def write_tfrecord_shards(prefix, x: np.ndarray, y: np.ndarray | None = None, *, per_shard: int) -> list[Path]:
     """Write uint8 images `x` (N, H, W[, C]) as PNG-encoded `tf.train.Example` shards `<prefix>-00000-of-000NN.tfrecord`."""
     import tensorflow as tf
 

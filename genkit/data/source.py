@@ -15,12 +15,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
+from genkit.data.factors import FactorSpace
 from genkit.errors import Problem, SpecError, did_you_mean
 
 __all__ = ["SOURCES", "RawData", "data_error", "existing_path", "get_source", "register_source"]
@@ -32,14 +33,19 @@ class RawData:
 
     `x_*` are (N, H, W), (N, H, W, C) or flat (N, D) arrays of uint8 counts or of floats in
     [0, 1]; `y_*` are (N,) or (N, 1) non-negative integer labels, or None when the source
-    has none (both splits have labels, or neither does).
+    has none (both splits have labels, or neither does). A source that knows the factors
+    each image was made from (`shapes`) returns them as (N, F) int32 value indices in
+    `factors_*`, described by `factor_space` (see `genkit.data.factors`); others leave them None.
     """
 
     x_train: np.ndarray
-    y_train: Optional[np.ndarray]
+    y_train: np.ndarray | None
     x_test: np.ndarray
-    y_test: Optional[np.ndarray]
+    y_test: np.ndarray | None
     origin: str  # where the arrays really came from, for `Dataset.describe()`
+    factors_train: np.ndarray | None = None
+    factors_test: np.ndarray | None = None
+    factor_space: FactorSpace | None = None
 
 
 SourceFn = Callable[..., RawData]
@@ -75,7 +81,7 @@ def get_source(name: str) -> SourceFn:
         raise data_error("source", f"got {name!r}. {did_you_mean(name, SOURCES)}") from None
 
 
-def existing_path(path: Optional[str], source: str, kind: str) -> Path:
+def existing_path(path: str | None, source: str, kind: str) -> Path:
     """`data.path` as a Path that exists and is a `kind` ("file" or "folder"), else a SpecError on it."""
     what = "a .npz file" if kind == "file" else "a folder with one sub-folder of images per class"
     if not path:

@@ -54,6 +54,6 @@ def validation_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.nd
     class); the same seed gives the same split. Both index arrays are sorted, so the
     training examples keep their order.
     """
-    n_val = int(round(n * share))
+    n_val = round(n * share)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])

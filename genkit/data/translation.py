@@ -7,7 +7,7 @@ receive `(a, b)` batches through the same code paths as `(x, y)`.
 
 Where the two domains come from:
 
-- builtin sources (mnist, fashion_mnist, cifar10), `translation.derive`:
+- builtin sources (mnist, fashion_mnist, cifar10, shapes), `translation.derive`:
   `super_resolution` — A is each image downsampled 2x by area averaging and resized back
   with bilinear interpolation (`degrade_resolution`), B the image itself;
   `thicken` — A is the image, B its 3x3 grey-scale dilation (`dilate`).
@@ -30,10 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genkit.data.arrays import limited_test_size, scaled
 from genkit.data.dataset import Dataset, index_stream
 from genkit.data.folder import IMAGE_SUFFIXES, read_images
-from genkit.data.arrays import limited_test_size, scaled
 from genkit.data.readers import READ_ERRORS
+from genkit.data.resize import resize_images, resized
 from genkit.data.source import data_error, existing_path, get_source
 from genkit.data.splits import holdout, validation_split
 
@@ -56,7 +57,7 @@ class TranslationDataset(Dataset):
         dims = "x".join(map(str, self.shape))
         low, high = self.range
         kind = "pairs" if self.paired else "unpaired images (A / B)"
-        counts = lambda a, b: f"{len(a):,}" if self.paired else f"{len(a):,} / {len(b):,}"  # noqa: E731
+        counts = lambda a, b: f"{len(a):,}" if self.paired else f"{len(a):,} / {len(b):,}"
         return (
             f"data: {self.source} translation from {self.origin}: {counts(self.x_train, self.y_train)} train / "
             f"{counts(self.x_val, self.y_val)} validation / {counts(self.x_test, self.y_test)} test {kind} "
@@ -145,7 +146,7 @@ _DERIVE = {
 
 # --------------------------------------------------------------------------- reading the domains
 def _builtin_domains(data, paired: bool):
-    raw = get_source(data.source)(data)
+    raw = resized(get_source(data.source)(data), data.image_size)  # derived at the size the networks see
     derive = _DERIVE[data.translation.derive]
     splits = []
     for x in (raw.x_train, raw.x_test):
@@ -220,7 +221,7 @@ def _matched(files_a, files_b, folder_a, folder_b):
     by_name_a, by_name_b = {p.stem: p for p in files_a}, {p.stem: p for p in files_b}
     only_a, only_b = sorted(set(by_name_a) - set(by_name_b)), sorted(set(by_name_b) - set(by_name_a))
     if only_a or only_b:
-        listed = lambda names: ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")  # noqa: E731
+        listed = lambda names: ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         missing = [f"{len(only_a)} in {folder_a} without a partner ({listed(only_a)})"] if only_a else []
         missing += [f"{len(only_b)} in {folder_b} without a partner ({listed(only_b)})"] if only_b else []
         raise data_error(
@@ -235,11 +236,20 @@ def _matched(files_a, files_b, folder_a, folder_b):
 _READERS = {"npz": _npz_domains, "folder": _folder_domains}
 
 
+def _at_size(x: np.ndarray, image_size) -> np.ndarray:
+    if x.ndim < 3:
+        raise data_error("image_size", f"the domains hold flat vectors of shape {x.shape[1:]}, not images to resize.")
+    size = tuple(image_size)
+    return x if x.shape[1:3] == size else resize_images(x, size)
+
+
 def load_translation(data, seed: int) -> TranslationDataset:
     """The two domains `data.translation` describes, limited, split and scaled like `load_data` does."""
     paired = data.translation.pairing == "paired"
     reader = _READERS.get(data.source, _builtin_domains)
     a_train, b_train, a_test, b_test, origin = reader(data, paired)
+    if data.image_size is not None:  # npz domains; folders and derived domains are at the size already
+        a_train, b_train, a_test, b_test = (_at_size(x, data.image_size) for x in (a_train, b_train, a_test, b_test))
     if a_train.shape[1:] != b_train.shape[1:] or a_test.shape[1:] != b_train.shape[1:] or b_test.shape[1:] != b_train.shape[1:]:
         raise data_error(
             "translation",

@@ -8,20 +8,30 @@ from genkit.spec.data_section import BUILTIN_SOURCES, DATA_SOURCES, DERIVATIONS,
 from genkit.spec.schema import SAMPLE_METRICS, TRANSLATION_METRICS
 from genkit.spec.section import changed
 
-__all__ = ["check_data_options_apply_to_source", "check_translation_data", "check_translation_metrics"]
+__all__ = [
+    "check_data_options_apply_to_source",
+    "check_shapes_are_square",
+    "check_translation_data",
+    "check_translation_metrics",
+]
+
+SHAPES_MIN_SIZE = 16  # a 16x16 shape of the smallest scale still spans about five pixels
 
 
+_IN_MEMORY = tuple(s for s in DATA_SOURCES if s not in STREAMED_SOURCES)
 _SOURCE_OPTIONS = {
     "x_key": ("npz", "npz_shards"),
     "y_key": ("npz", "npz_shards"),
-    "image_size": ("folder",),
+    # Shards are streamed as stored, batch by batch: there is no pass over them to resize in.
+    "image_size": _IN_MEMORY,
     "color_mode": ("folder",),
+    "shapes": ("shapes",),
     "val_path": STREAMED_SOURCES,
     "test_path": STREAMED_SOURCES,
     "shuffle_buffer": STREAMED_SOURCES,
     # A stream is never whole in memory to be split or filtered.
-    "validation_split": tuple(s for s in DATA_SOURCES if s not in STREAMED_SOURCES),
-    "exclude_classes": tuple(s for s in DATA_SOURCES if s not in STREAMED_SOURCES),
+    "validation_split": _IN_MEMORY,
+    "exclude_classes": _IN_MEMORY,
 }
 
 
@@ -43,6 +53,23 @@ def check_data_options_apply_to_source(spec):
             )
         )
     return problems
+
+
+def check_shapes_are_square(spec):
+    """`shapes` are drawn on a square canvas of at least SHAPES_MIN_SIZE pixels."""
+    data = spec.data
+    if data.source != "shapes" or data.image_size is None:
+        return []
+    height, width = data.image_size
+    if height != width or height < SHAPES_MIN_SIZE:
+        return [
+            Problem(
+                ("data", "image_size"),
+                f"shapes are drawn on a square of at least {SHAPES_MIN_SIZE}x{SHAPES_MIN_SIZE} pixels; got [{height}, {width}].",
+                "Give one number, e.g. 'image_size: 32' (or 64, the default).",
+            )
+        ]
+    return []
 
 
 def check_translation_data(spec):

@@ -13,7 +13,12 @@ from __future__ import annotations
 from genkit.errors import Problem
 from genkit.spec.budget_rules import check_layer_sizes, check_network_budgets
 from genkit.spec.card import card, cards
-from genkit.spec.data_rules import check_data_options_apply_to_source, check_translation_data, check_translation_metrics
+from genkit.spec.data_rules import (
+    check_data_options_apply_to_source,
+    check_shapes_are_square,
+    check_translation_data,
+    check_translation_metrics,
+)
 from genkit.spec.network_rules import (
     check_discriminator_outputs_a_logit,
     check_output_activation_matches_range,
@@ -258,6 +263,7 @@ def check_diffusion_data_range(spec):
 
 RULES = [
     check_data_options_apply_to_source,
+    check_shapes_are_square,
     check_family_networks_present,
     check_latent_dim,
     check_scores_are_unbounded,

@@ -115,11 +115,11 @@ def build_for_check(spec):
     Builtin datasets have known shapes, so checking neither loads nor downloads them; npz
     and folder sources are read (a small sample) to learn theirs.
     """
-    from genkit.data import BUILTIN_CLASSES, BUILTIN_SHAPES
+    from genkit.data import known_shape
 
     keras.utils.set_random_seed(spec.seed)
-    if spec.data.source in BUILTIN_SHAPES:
-        shape, classes = BUILTIN_SHAPES[spec.data.source], BUILTIN_CLASSES if spec.data.labels else None
+    if known_shape(spec.data) is not None:
+        shape, classes = known_shape(spec.data)
     else:
         data = load_data(spec.data.model_copy(update={"limit": 64, "validation_split": 0.0}), spec.seed)
         shape, classes = data.shape, data.num_classes
