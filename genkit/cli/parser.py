@@ -96,7 +96,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.set_defaults(func=cmd_layers)
     p = sub.add_parser("new", help="write a commented starter spec that runs as written")
     p.add_argument("family", help=families)
-    p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10")
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist, cifar10 or shapes (coloured sprites with known factors)")
     p.add_argument("--out", help="file to write (default: print)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_new)

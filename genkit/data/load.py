@@ -2,12 +2,12 @@
 
 Every source goes through the same steps, in this order:
 
-1. the source finds and reads its train and test images (`genkit.data.source`), and
-   `data.image_size` resizes them (`genkit.data.resize`; `shapes` draws at that size);
+1. the source finds and reads its train and test images (`genkit.data.source`);
 2. labels are kept or dropped (`data.labels`, or the caller's `need_labels`);
 3. `data.limit` keeps the first N training examples — and caps the test split at
    max(100, N // 4), so that a tiny test run also evaluates on little data; without
-   `limit` the whole test split is kept;
+   `limit` the whole test split is kept; then `data.image_size` resizes the images kept
+   (`genkit.data.resize`; folder images are resized as read, `shapes` drawn at that size);
 4. `data.validation_split` holds out a seeded random share of those training examples;
 5. values become float32 in `data.range` (uint8 x / 255 for [0, 1]; x / 127.5 - 1
    for [-1, 1]) and images gain a channel axis (N, H, W) -> (N, H, W, 1).
@@ -22,7 +22,7 @@ import numpy as np
 from genkit.data.arrays import limited_test_size, scaled
 from genkit.data.builtin import BUILTIN_CLASSES, BUILTIN_SHAPES
 from genkit.data.dataset import Dataset
-from genkit.data.resize import resized
+from genkit.data.resize import at_size
 from genkit.data.shapes import SHAPES, image_side
 from genkit.data.shards import Shards, streamed_dataset
 from genkit.data.source import data_error, get_source
@@ -75,7 +75,6 @@ def load_data(data, seed: int, *, need_labels: bool | None = None) -> Dataset:
         if data.image_size is not None:
             raise data_error("image_size", f"{data.source} shards are streamed as stored; write them at the size you want.")
         return streamed_dataset(raw, data, seed, labelled)
-    raw = resized(raw, data.image_size)
     if labelled and (raw.y_train is None or raw.y_test is None):
         hint = " Set data.y_key to the name of the label array in the file." if data.source == "npz" else ""
         raise data_error("labels", f"labels are needed, but {raw.origin} has none.{hint}")
@@ -94,6 +93,10 @@ def load_data(data, seed: int, *, need_labels: bool | None = None) -> Dataset:
         n_test = limited_test_size(data.limit)
         x_train, y_train, f_train = x_train[: data.limit], _rows(y_train, slice(data.limit)), _rows(f_train, slice(data.limit))
         x_test, y_test, f_test = x_test[:n_test], _rows(y_test, slice(n_test)), _rows(f_test, slice(n_test))
+    origin = raw.origin
+    if data.image_size is not None and x_train.shape[1:3] != tuple(data.image_size):
+        x_train, x_test = at_size(x_train, data.image_size, origin), at_size(x_test, data.image_size, origin)
+        origin = f"{origin}, resized to {data.image_size[0]}x{data.image_size[1]}"
 
     train, val = validation_split(len(x_train), data.validation_split, seed)
     if len(train) == 0:
@@ -112,7 +115,7 @@ def load_data(data, seed: int, *, need_labels: bool | None = None) -> Dataset:
     x_te, y_te = prepared(x_test, y_test)
     return Dataset(
         source=data.source,
-        origin=raw.origin,
+        origin=origin,
         x_train=x_tr,
         y_train=y_tr,
         x_val=x_val,

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from genkit.data.source import RawData, data_error
+from genkit.data.source import data_error
 
-__all__ = ["resize_images", "resized"]
+__all__ = ["at_size", "resize_images", "resize_weights"]
 
 _CHUNK = 2048  # images resized at once: bounds the float32 working copy
 
@@ -53,21 +53,18 @@ def resize_images(x: np.ndarray, size) -> np.ndarray:
     return out
 
 
-def resized(raw: RawData, image_size) -> RawData:
-    """`raw` with its images at `image_size` (height, width); unchanged when it is None or already met."""
+def at_size(x: np.ndarray, image_size, what: str) -> np.ndarray:
+    """Images `x` resized to `image_size` (height, width); `x` itself when it is None or already met.
+
+    `what` names the images in the error that flat (N, D) vectors, which have no size, raise.
+    """
     if image_size is None:
-        return raw
-    if raw.x_train.ndim < 3:
+        return x
+    if x.ndim < 3:
         raise data_error(
             "image_size",
-            f"{raw.origin} holds flat vectors of shape {raw.x_train.shape[1:]}, not images to resize; "
-            "remove data.image_size, or store the images as (N, H, W) or (N, H, W, C)."
+            f"{what} holds flat vectors of shape {x.shape[1:]}, not images to resize; remove "
+            "data.image_size, or store the images as (N, H, W) or (N, H, W, C)."
         )
     size = tuple(int(n) for n in image_size)
-    if raw.x_train.shape[1:3] == size and raw.x_test.shape[1:3] == size:
-        return raw
-    origin = f"{raw.origin}, resized to {size[0]}x{size[1]}"
-    return RawData(
-        resize_images(raw.x_train, size), raw.y_train, resize_images(raw.x_test, size), raw.y_test, origin=origin,
-        factors_train=raw.factors_train, factors_test=raw.factors_test, factor_space=raw.factor_space,
-    )
+    return x if x.shape[1:3] == size else resize_images(x, size)

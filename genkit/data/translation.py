@@ -34,7 +34,7 @@ from genkit.data.arrays import limited_test_size, scaled
 from genkit.data.dataset import Dataset, index_stream
 from genkit.data.folder import IMAGE_SUFFIXES, read_images
 from genkit.data.readers import READ_ERRORS
-from genkit.data.resize import resize_images, resized
+from genkit.data.resize import at_size
 from genkit.data.source import data_error, existing_path, get_source
 from genkit.data.splits import holdout, validation_split
 
@@ -146,10 +146,13 @@ _DERIVE = {
 
 # --------------------------------------------------------------------------- reading the domains
 def _builtin_domains(data, paired: bool):
-    raw = resized(get_source(data.source)(data), data.image_size)  # derived at the size the networks see
+    raw = get_source(data.source)(data)
     derive = _DERIVE[data.translation.derive]
     splits = []
-    for x in (raw.x_train, raw.x_test):
+    for x, kept in ((raw.x_train, data.limit), (raw.x_test, data.limit and limited_test_size(data.limit))):
+        # Derive only the images data.limit keeps (unpaired domains take every other one), at
+        # the size the networks see.
+        x = at_size(x if kept is None else x[: kept * (1 if paired else 2)], data.image_size, raw.origin)
         if paired:
             splits.append(derive(x))
         else:
@@ -236,20 +239,13 @@ def _matched(files_a, files_b, folder_a, folder_b):
 _READERS = {"npz": _npz_domains, "folder": _folder_domains}
 
 
-def _at_size(x: np.ndarray, image_size) -> np.ndarray:
-    if x.ndim < 3:
-        raise data_error("image_size", f"the domains hold flat vectors of shape {x.shape[1:]}, not images to resize.")
-    size = tuple(image_size)
-    return x if x.shape[1:3] == size else resize_images(x, size)
-
-
 def load_translation(data, seed: int) -> TranslationDataset:
     """The two domains `data.translation` describes, limited, split and scaled like `load_data` does."""
     paired = data.translation.pairing == "paired"
     reader = _READERS.get(data.source, _builtin_domains)
     a_train, b_train, a_test, b_test, origin = reader(data, paired)
-    if data.image_size is not None:  # npz domains; folders and derived domains are at the size already
-        a_train, b_train, a_test, b_test = (_at_size(x, data.image_size) for x in (a_train, b_train, a_test, b_test))
+    # npz domains (folders are resized as read, derived domains are made at the size)
+    a_train, b_train, a_test, b_test = (at_size(x, data.image_size, origin) for x in (a_train, b_train, a_test, b_test))
     if a_train.shape[1:] != b_train.shape[1:] or a_test.shape[1:] != b_train.shape[1:] or b_test.shape[1:] != b_train.shape[1:]:
         raise data_error(
             "translation",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from genkit.spec.card import card, family_names
 
 __all__ = [
+    "DATASET_CLASSES",
     "DATASET_SHAPES",
     "adversarial_starter",
     "conv_decoder",
@@ -24,8 +25,11 @@ __all__ = [
     "translation_starter",
 ]
 
-# Image shape of each builtin dataset (the networks below are sized from it).
-DATASET_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+# Image shape of each builtin dataset (the networks below are sized from it), and its classes.
+# shapes are drawn at data.image_size; its starters spell out the default, 64.
+DATASET_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3), "shapes": (64, 64, 3)}
+DATASET_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "shapes": 4}
+
 
 def conv_encoder(code_units, code_activation):
     lines = [
@@ -76,7 +80,16 @@ def header(family, dataset, name, notes=()):
         "",
         "data:",
         f"  source: {dataset}",
+        *_image_size_line(dataset),
     ]
+
+
+def _image_size_line(dataset):
+    """shapes are drawn at any square size: say which one the networks of the starter expect."""
+    if dataset != "shapes":
+        return []
+    side = DATASET_SHAPES[dataset][0]
+    return [f"  image_size: {side}           # the networks below are sized for {side}x{side}"]
 
 
 def loss_lines(family):
@@ -112,7 +125,7 @@ def encoder_decoder_starter(family, dataset, shape, *, encoder, decoder, latent_
     if latent_dim is not None:
         lines.append(f"  latent_dim: {latent_dim}")
     if labels:
-        lines.append("  condition: {num_classes: 10, encoding: onehot}   # onehot | embedding")
+        lines.append(f"  condition: {{num_classes: {DATASET_CLASSES[dataset]}, encoding: onehot}}   # onehot | embedding")
     lines += ["  networks:", "    encoder:", f"      input: [{shape[0]}, {shape[1]}, {shape[2]}]", "      layers:"]
     lines += encoder + ["    decoder:", "      layers:"] + decoder + [""]
     lines += loss_lines(family) + [""]
@@ -145,7 +158,7 @@ def adversarial_starter(family, dataset, shape, *, opponent, norm, steps, adam, 
         "  latent_dim: 64",
     ]
     if labels:
-        lines.append("  condition: {num_classes: 10, encoding: onehot}   # onehot | embedding")
+        lines.append(f"  condition: {{num_classes: {DATASET_CLASSES[dataset]}, encoding: onehot}}   # onehot | embedding")
     lines += [
         "  networks:",
         "    generator:",
