@@ -8,13 +8,17 @@ precision, because log/exp of float16 activations underflow.
 
 from __future__ import annotations
 
+import math
+
 from keras import ops
 
 __all__ = [
     "binary_crossentropy_sum",
+    "categorical_code_nll",
     "contractive_penalty",
     "discriminator_loss",
     "feature_matching_loss",
+    "gaussian_code_nll",
     "generator_loss",
     "gradient_penalty",
     "js_divergence_lower_bound",
@@ -221,3 +225,34 @@ def gradient_penalty(critic, real, fake, epsilon=None):
     # The epsilon keeps the norm's own gradient finite where a gradient is exactly zero.
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+# --------------------------------------------------------------------------- information
+# InfoGAN (Chen et al. 2016, eq. 4-5): for codes c ~ P(c) and x = G(z, c), any Q(c|x) gives
+#   I(c; G(z, c)) >= L_I = E[log Q(c|x)] + H(c),
+# so both players minimise −E[log Q(c|x)], the negative log-likelihoods below (H(c) is constant).
+
+
+def categorical_code_nll(codes, logits):
+    """Batch mean of −log Q(c|x) for a categorical code: the softmax cross-entropy of its values.
+
+    `codes` (B,) holds the drawn values as integers in [0, K), `logits` (B, K) are Q's scores.
+    With uniform codes H(c) = log K, so log K minus this is the lower bound L_I in nats.
+    """
+    logits = ops.cast(logits, "float32")
+    onehot = ops.one_hot(ops.cast(ops.reshape(codes, (-1,)), "int32"), ops.shape(logits)[-1])
+    return -ops.mean(ops.sum(onehot * ops.log_softmax(logits, axis=-1), axis=-1))
+
+
+def gaussian_code_nll(codes, mean, log_std=None):
+    """Batch mean of −log N(c; μ, σ²) for continuous codes, summed over their units.
+
+    −log N = ½((c − μ)/σ)² + log σ + ½ log 2π per unit; `log_std` None fixes σ = 1, which
+    leaves ½(c − μ)² plus a constant (the InfoGAN authors' MNIST setting). `codes`, `mean`
+    and `log_std` have the same shape (B, units).
+    """
+    codes, mean = ops.cast(codes, "float32"), ops.cast(mean, "float32")
+    log_std = ops.zeros_like(mean) if log_std is None else ops.cast(log_std, "float32")
+    scaled = (codes - mean) * ops.exp(-log_std)
+    nll = 0.5 * ops.square(scaled) + log_std + 0.5 * math.log(2.0 * math.pi)
+    return ops.mean(per_example_sum(nll))

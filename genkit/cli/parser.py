@@ -121,6 +121,13 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     t.add_argument("--n", type=int, help="grid side")
     t.add_argument("--span", nargs=2, type=float, metavar=("LOW", "HIGH"), help="Gaussian quantiles covered")
     t.add_argument("--label", type=int)
+    t = tools.add_parser("traverse", help="vary one factor per row, the rest fixed: each InfoGAN code, else each dimension of z")
+    t.add_argument("--rows", type=int, help="InfoGAN exports: rows per code, each with its own z and other codes")
+    t.add_argument("--steps", type=int, help="values of a continuous code or latent dimension per row")
+    t.add_argument("--span", nargs=2, type=float, metavar=("LOW", "HIGH"), help="range of those values (default -2 2)")
+    t.add_argument("--dims", type=int, nargs="+", metavar="D", help="exports without codes: the latent dimensions, one row each")
+    t.add_argument("--label", type=int, help="class to decode with (conditional exports)")
+    t.add_argument("--seed", type=int)
     t = tools.add_parser("scatter", help="PCA or t-SNE of encoded data, coloured by label")
     t.add_argument("--data", required=True, help="FILE.npz with x (and y)")
     t.add_argument("--method", metavar="{pca,tsne}")
@@ -144,6 +151,9 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--input", metavar="FILE.npz|IMAGE|FOLDER", help="translation exports: images to translate (npz array x, or PNG/JPEG files)")
     p.add_argument("--direction", choices=("ab", "ba"), help="translation exports: ab (default) or ba (cyclegan's second generator)")
     p.add_argument("--label", type=int, help="class to draw (conditional models)")
+    p.add_argument(
+        "--code", action="append", metavar="NAME=VALUE", help="InfoGAN exports: set a latent code for every sample, e.g. digit=3 or c1=-1.0 (repeatable; the others are drawn)"
+    )
     p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
     p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion exports: sampler (default: the export's)")
     p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")

@@ -18,6 +18,7 @@ import numpy as np
 
 from genkit.data import load_data
 from genkit.errors import GenkitError
+from genkit.evaluate.codes import code_accuracy_scores
 from genkit.evaluate.metrics import per_pixel_errors
 from genkit.evaluate.sample_quality import sample_scores
 from genkit.evaluate.translation import translation_scores
@@ -78,6 +79,9 @@ def evaluate_export(export_dir, **options) -> dict:
         protocol["reconstruction"] = "per-pixel errors of the ONNX encoder -> decoder reconstruction, in [0, 1] units"
     if set(SAMPLE_METRICS) & set(wanted):
         results.update(sample_scores(model, data, spec, wanted, protocol))
+    if "code_accuracy" in wanted:
+        # Q through the exported discriminator (its code heads), as `Sampler.infer_codes` reads them.
+        results.update(code_accuracy_scores(sampler.infer_codes, spec, data, protocol))
     if set(TRANSLATION_METRICS) & set(wanted):
         # The Sampler translates like the family does (directions, translate): the same scores, through ONNX.
         paired = spec.data.translation.pairing == "paired"

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.atomic import atomic_write_text
+from genkit.evaluate.codes import code_accuracy_scores
 from genkit.evaluate.likelihood import importance_weighted_nll
 from genkit.evaluate.sample_quality import sample_scores
 from genkit.evaluate.translation import translation_scores
@@ -60,6 +61,8 @@ def evaluate_model(prep) -> dict:
         )
     if set(SAMPLE_METRICS) & set(wanted):
         results.update(sample_scores(model, data, spec, wanted, protocol))
+    if "code_accuracy" in wanted:
+        results.update(code_accuracy_scores(model.infer_codes, spec, data, protocol))
     if set(TRANSLATION_METRICS) & set(wanted):
         paired = spec.data.translation.pairing == "paired"
         results.update(translation_scores(model, x, y, wanted, spec.data.range, protocol, paired=paired))

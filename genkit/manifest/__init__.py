@@ -16,6 +16,12 @@
                                                      # prediction, null_class, sample defaults;
                                                      # its "sampling" names image_input, time_input,
                                                      # label_input and output instead of a latent
+     "codes": null,                                  # InfoGAN: {"noise_dim": 62, "variables": [{"name":
+                                                     # "digit", "kind": "categorical", "size": 10,
+                                                     # "slice": [62, 72], "prior": {"kind":
+                                                     # "uniform_categorical"}}, ...], "recognition":
+                                                     # {"network": "discriminator", "image_input": "x",
+                                                     # "outputs": {"digit": "digit_logits", ...}}}
      "translation": null,                            # translation families (pix2pix, cyclegan):
                                                      # {"ab": {"network": "generator", "input": "x",
                                                      # "output": "y"}, "ba": ...}, one per direction
@@ -42,11 +48,15 @@ from genkit.manifest.facts import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     MAX_CLASSES,
+    MAX_CODES,
     MAX_LATENT_DIM,
     MAX_MANIFEST_BYTES,
     MAX_SAMPLE_VALUES,
     MAX_TENSOR_RANK,
     MAX_TIMESTEPS,
+    CodeFacts,
+    CodePriorFacts,
+    CodesFacts,
     DataFacts,
     DiffusionFacts,
     DiffusionSampleFacts,
@@ -54,6 +64,7 @@ from genkit.manifest.facts import (
     Manifest,
     NetworkFacts,
     PriorFacts,
+    RecognitionFacts,
     SamplingFacts,
     TensorFacts,
     TranslationFacts,
@@ -64,6 +75,9 @@ from genkit.manifest.load import check_references, describe_errors, load_manifes
 from genkit.manifest.plan import ExportPlan
 
 __all__ = [
+    "CodeFacts",
+    "CodePriorFacts",
+    "CodesFacts",
     "DIFFUSION_KEYS",
     "DTYPES",
     "DataFacts",
@@ -74,6 +88,7 @@ __all__ = [
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
     "MAX_CLASSES",
+    "MAX_CODES",
     "MAX_LATENT_DIM",
     "MAX_MANIFEST_BYTES",
     "MAX_SAMPLE_VALUES",
@@ -82,6 +97,7 @@ __all__ = [
     "Manifest",
     "NetworkFacts",
     "PriorFacts",
+    "RecognitionFacts",
     "SamplingFacts",
     "TensorFacts",
     "TranslationFacts",

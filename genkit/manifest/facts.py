@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 __all__ = [
-    "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_LATENT_DIM",
+    "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_CODES", "MAX_LATENT_DIM",
     "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
-    "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "Manifest", "NetworkFacts",
-    "PriorFacts", "SamplingFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
+    "CodeFacts", "CodePriorFacts", "CodesFacts", "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "Manifest", "NetworkFacts",
+    "PriorFacts", "RecognitionFacts", "SamplingFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -29,6 +29,7 @@ MAX_SAMPLE_VALUES = 2**24  # data.shape's product: 16,777,216 values per image (
 MAX_LATENT_DIM = 65_536
 MAX_CLASSES = 100_000
 MAX_TIMESTEPS = 100_000  # diffusion.timesteps (DDPM uses 1000)
+MAX_CODES = 1_024  # codes.variables: latent codes beside z (InfoGAN's MNIST model has 3)
 MAX_TENSOR_RANK = 8
 DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
@@ -122,6 +123,75 @@ class TranslationFacts(_Open):
     output: StrictStr
 
 
+class CodePriorFacts(_Open):
+    """A code's prior: uniform over a categorical code's values, or U(low, high) for a continuous one."""
+
+    kind: Literal["uniform_categorical", "uniform"]
+    low: Number | None = None
+    high: Number | None = None
+
+
+class CodeFacts(_Open):
+    """One latent code of `codes.variables`: where it sits in the generator's input and its prior.
+
+    categorical: `size` values, fed one-hot, prior {"kind": "uniform_categorical"};
+    continuous: one number, prior {"kind": "uniform", "low": a, "high": b}.
+    """
+
+    name: StrictStr = Field(..., pattern=r"^[a-z][a-z0-9_]*$", max_length=32)
+    kind: Literal["categorical", "continuous"]
+    size: StrictInt = Field(..., ge=1, le=MAX_CLASSES)
+    slice: tuple[StrictInt, StrictInt] = Field(..., description="[start, stop) of the code in the generator's latent input.")
+    prior: CodePriorFacts
+
+    @model_validator(mode="after")
+    def _fits_kind(self):
+        start, stop = self.slice
+        if not 0 <= start < stop <= MAX_LATENT_DIM or stop - start != self.size:
+            raise ValueError(f"code {self.name!r}: slice {list(self.slice)} must span its size {self.size} within [0, {MAX_LATENT_DIM}]")
+        prior = self.prior
+        if self.kind == "categorical" and (self.size < 2 or prior.kind != "uniform_categorical"):
+            raise ValueError(f"categorical code {self.name!r} needs size >= 2 and prior {{'kind': 'uniform_categorical'}}")
+        if self.kind == "continuous":
+            bounded = prior.low is not None and prior.high is not None and prior.low < prior.high
+            if self.size != 1 or prior.kind != "uniform" or not bounded:
+                raise ValueError(f"continuous code {self.name!r} needs size 1 and prior {{'kind': 'uniform', 'low': a, 'high': b}}, a < b")
+        return self
+
+
+class RecognitionFacts(_Open):
+    """`codes.recognition`: the network that predicts the codes of images (InfoGAN's Q)."""
+
+    network: StrictStr
+    image_input: StrictStr
+    outputs: dict[StrictStr, StrictStr] = Field(
+        ..., min_length=1, description="code name -> the output holding its logits (categorical) or mean (continuous)."
+    )
+
+
+class CodesFacts(_Open):
+    """`codes`: the generator's latent input is [z (noise_dim numbers from `prior`), then each code's slice]."""
+
+    noise_dim: StrictInt = Field(..., ge=0, le=MAX_LATENT_DIM)
+    variables: list[CodeFacts] = Field(..., min_length=1, max_length=MAX_CODES)
+    recognition: RecognitionFacts | None = None
+
+    @model_validator(mode="after")
+    def _laid_out(self):
+        at = self.noise_dim
+        for code in self.variables:
+            if code.slice[0] != at:
+                raise ValueError(f"code {code.name!r} starts at {code.slice[0]}; the codes follow z and each other, so expected {at}")
+            at = code.slice[1]
+        names = [code.name for code in self.variables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"code names must be unique, got {names}")
+        unknown = set(self.recognition.outputs) - set(names) if self.recognition else set()
+        if unknown:
+            raise ValueError(f"recognition.outputs names codes {sorted(unknown)} that codes.variables does not declare")
+        return self
+
+
 class DiffusionSampleFacts(_Open):
     """`diffusion.sample`: the export's default sampler settings (see genkit.spec SampleSpec)."""
 
@@ -184,8 +254,9 @@ class Manifest(_Open):
     """`manifest.json` as the runtime reads it (format 1, see the module docs); unknown keys are kept.
 
     Caps: data.shape's product <= MAX_SAMPLE_VALUES, 1 <= latent_dim <= MAX_LATENT_DIM,
-    2 <= num_classes <= MAX_CLASSES, 1 <= diffusion.timesteps <= MAX_TIMESTEPS; a Gaussian
-    prior's mean and scale_tril must have latent_dim entries.
+    2 <= num_classes <= MAX_CLASSES, 1 <= diffusion.timesteps <= MAX_TIMESTEPS, at most MAX_CODES
+    codes; a Gaussian prior's mean and scale_tril must have latent_dim entries, and the codes'
+    slices follow z and each other up to latent_dim.
     """
 
     format: Literal[1]
@@ -198,6 +269,7 @@ class Manifest(_Open):
     encoding: Optional[EncodingFacts] = None
     diffusion: Optional[DiffusionFacts] = None
     translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
+    codes: CodesFacts | None = None
     networks: dict[str, NetworkFacts]
     versions: Optional[dict[str, Any]] = None
     created_utc: Optional[StrictStr] = None
@@ -217,4 +289,10 @@ class Manifest(_Open):
             tril = p.scale_tril
             if p.mean is None or len(p.mean) != d or tril is None or len(tril) != d or any(len(r) != d for r in tril):
                 raise ValueError(f"prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}) for latent_dim {d}")
+        return self
+
+    @model_validator(mode="after")
+    def _codes_fill_latent(self):
+        if self.codes is not None and self.codes.variables[-1].slice[1] != self.latent_dim:
+            raise ValueError(f"codes end at {self.codes.variables[-1].slice[1]}; they must fill the latent input, latent_dim {self.latent_dim}")
         return self

@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genkit.manifest.facts import EncodingFacts, SamplingFacts, TranslationFacts
+from genkit.manifest.facts import CodesFacts, EncodingFacts, SamplingFacts, TranslationFacts
 
 __all__ = ["ExportPlan"]
 
@@ -29,6 +29,7 @@ class ExportPlan(BaseModel):
     encoding: Optional[EncodingFacts] = None
     diffusion: Optional[dict] = Field(None, description="Diffusion exports: the keys DIFFUSION_KEYS and more.")
     translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
+    codes: CodesFacts | None = Field(None, description="InfoGAN: the latent codes' slices of the generator's input and their recognition network.")
     input_ranges: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
 
     def facts(self, chosen) -> dict:
@@ -54,4 +55,8 @@ class ExportPlan(BaseModel):
             facts["diffusion"] = self.diffusion
         if self.translation is not None:
             facts["translation"] = translation or None
+        if self.codes is not None:
+            # The slices describe the generator's input; the recognition network goes only with its file.
+            recognition = self.codes.recognition if self.codes.recognition and self.codes.recognition.network in chosen else None
+            facts["codes"] = self.codes.model_copy(update={"recognition": recognition}).model_dump(exclude_none=True)
         return facts

@@ -17,6 +17,7 @@ import numpy as np
 from genkit.atomic import atomic_write_bytes
 
 from genkit.errors import GenkitError
+from genkit.runtime.codes import parse_code_flags
 from genkit.runtime.images import check_grid_size, check_output_path, read_images, save_grid, save_samples
 from genkit.runtime.providers import make_session
 from genkit.runtime.sampler import Sampler, check_count, positive_int
@@ -35,13 +36,15 @@ def sample_main(
     sampler: str | None = None,
     eta: float | None = None,
     guidance_scale: float | None = None,
+    codes: list[str] | None = None,
 ) -> str:
-    """`genkit sample EXPORT_DIR --n N [--label K] [--steps S] --out FILE.png|FILE.npz`.
+    """`genkit sample EXPORT_DIR --n N [--label K] [--code NAME=VALUE ...] [--steps S] --out FILE.png|FILE.npz`.
 
     Returns the one-line summary the CLI prints. `steps`, `sampler`, `eta` and
     `guidance_scale` are for diffusion exports (default: the export's own settings); giving
     one for any other export is an error rather than silently ignored. Diffusion sampling
-    draws a progress bar on stderr.
+    draws a progress bar on stderr. `codes` (`["digit=3", "c1=-1.0"]`) set an InfoGAN export's
+    latent codes; an unknown name or a bad value is an error naming the export's codes.
 
     Budgets, checked before anything is drawn: 1 <= n <= MAX_SAMPLES (100,000) and the
     samples' float32 values at most 1 GiB (`check_count`); a `.png` grid at most
@@ -49,6 +52,7 @@ def sample_main(
     timesteps. `out` must not be a folder or lie under a file.
     """
     out = check_output_path(out)  # before the (slower) loading, so a typo fails fast
+    codes = parse_code_flags(codes)
     n = check_count(n, "--n", (1,))  # the count alone; its images are checked once the export is open
     start = time.perf_counter()
     model = Sampler(export_dir)
@@ -70,7 +74,7 @@ def sample_main(
         model.diffusion_options(**given)  # --steps etc. checked before the loop allocates its noise
         x, y = model.sample(n, labels=label, seed=seed, progress=True, **given)
     else:
-        x, y = model.sample(n, labels=label, seed=seed)
+        x, y = model.sample(n, labels=label, seed=seed, codes=codes)
     save_samples(out, x, y, value_range=model.value_range)
     seconds = time.perf_counter() - start
     if label is not None:
@@ -79,6 +83,8 @@ def sample_main(
         labels = f", labels 0..{model.num_classes - 1} in turn"
     else:
         labels = ""
+    if codes:
+        labels += ", " + ", ".join(f"{name} {value}" for name, value in codes.items())
     return (
         f"Wrote {len(x)} samples of {model.name} ({model.family}{labels}) "
         f"to {out} in {seconds:.2f} s with onnxruntime on {model.provider}."

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from genkit.errors import GenkitError
+from genkit.runtime.codes import LatentCodes
 from genkit.runtime.diffusion import DiffusionLoop
 from genkit.manifest import load_manifest
 from genkit.runtime.providers import ORT_ERRORS, make_session
@@ -68,12 +69,14 @@ class Sampler:
         self._sampling = m.get("sampling")
         self._encoding = m.get("encoding")
         self._prior = _Prior.from_manifest(m) if self._sampling and not self.is_diffusion else None
+        self.codes = LatentCodes.from_manifest(m) if m.get("codes") else None  # InfoGAN: codes beside z
 
         # Open every network the manifest uses now, so a missing file fails here.
         self._sessions = {}
         self.provider: str | None = None
         self._translation = m.get("translation") or {}
-        for section in (self._sampling, self._encoding, *self._translation.values()):
+        recognition = self.codes.recognition if self.codes else None
+        for section in (self._sampling, self._encoding, *self._translation.values(), recognition):
             if section and section["network"] not in self._sessions:
                 self._sessions[section["network"]] = self._open(section["network"], provider)
         self._check_shapes()
@@ -95,7 +98,9 @@ class Sampler:
             raise GenkitError(f"{self.name} is a '{self.family}' export, not a diffusion export that samples.")
         return self._diffusion.options(**overrides)
 
-    def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 256, *, progress: bool = False, **diffusion):
+    def sample(
+        self, n: int, labels=None, seed: int | None = None, batch_size: int = 256, *, progress: bool = False, codes=None, **diffusion
+    ):
         """Draw `n` samples; returns `(x, y)`.
 
         `n` is checked before anything is allocated: 1 <= n <= MAX_SAMPLES (100,000), and the
@@ -108,8 +113,11 @@ class Sampler:
 
         Diffusion exports take `steps`, `sampler` ("ancestral" or "ddim"), `eta` and
         `guidance_scale` (default: the manifest's `diffusion.sample`), and `progress=True`
-        draws a progress bar on stderr.
+        draws a progress bar on stderr. InfoGAN exports take `codes` (name -> a value, or one per
+        sample; the others are drawn from their priors, see `genkit.runtime.codes`).
         """
+        if codes and self.codes is None:
+            raise GenkitError(f"{self.name} is a '{self.family}' export without latent codes; codes (--code) apply to InfoGAN exports.")
         if self._diffusion is not None:
             n = check_count(n, "n", self.image_shape)
             y = self._labels(n, labels)
@@ -121,7 +129,10 @@ class Sampler:
         self._require_sampling()
         n = check_count(n, "n", self.image_shape, extra_values=2 * self.latent_dim)  # + the float64 latents
         y = self._labels(n, labels)
-        z = self._prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim)
+        rng = np.random.default_rng(seed)
+        z = self._prior.draw(rng, n)  # (n, latent_dim)
+        if self.codes is not None:
+            z = self.codes.fill(z, self.codes.draw(rng, n, codes))
         return self.decode(z, y, batch_size=batch_size), y
 
     def decode(self, z, y=None, *, batch_size: int = 256) -> np.ndarray:
@@ -161,6 +172,17 @@ class Sampler:
                 raise GenkitError(f"{self.name}'s encoder is conditional: pass one label per image.")
             feeds[spec["label_input"]] = self._check_labels(y, len(x))
         return self._run(spec["network"], feeds, spec["outputs"][:1], batch_size)[0]
+
+    def infer_codes(self, x, *, batch_size: int = 256) -> dict:
+        """InfoGAN exports: the codes the recognition network reads from images `x`: name -> `(N,)` class or mean."""
+        recognition = self.codes.recognition if self.codes else None
+        if recognition is None:
+            raise GenkitError(f"{self.name} ({self.family}) was exported without a network that reads latent codes from images.")
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.image_shape:
+            raise GenkitError(f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}.")
+        outputs = list(recognition["outputs"].values())
+        return self.codes.read(dict(zip(outputs, self._run(recognition["network"], {recognition["image_input"]: x}, outputs, batch_size))))
 
     def reconstruct(self, x, y=None, *, batch_size: int = 256) -> np.ndarray:
         """Decode the encoding of `x`: the model's reconstruction, in the data range."""

@@ -138,6 +138,8 @@ def check_metrics_apply_to_family(spec):
     # A conditional family without its condition is reported by check_conditional_has_labels.
     if "class_accuracy" in metrics and spec.model.condition is None and family.condition != "required":
         refuse("class_accuracy", f"scores class-conditional samples; this {family.name!r} model has no model.condition.")
+    if "code_accuracy" in metrics and "codes" not in family.loss.model_fields:
+        refuse("code_accuracy", f"scores the latent codes a family declares in loss.codes (infogan); {family.name!r} has none.")
     return problems
 
 

@@ -262,6 +262,7 @@ EVALUATE_METRICS = (
     "precision_recall",
     "mode_coverage",
     "class_accuracy",
+    "code_accuracy",
     "translation_l1",
     "cycle_error",
     "mean_intensity",
@@ -284,7 +285,10 @@ class EvaluateSpec(Section):
         "held-out pairs (paired data), beside the baseline |x - y| of returning the input unchanged; "
         "cycle_error - mean |F(G(a)) - a| and |G(F(b)) - b| per pixel (cyclegan); mean_intensity - mean pixel "
         "value of inputs, translations and real target-domain images (does G make strokes thicker or "
-        "images brighter as the target domain is?). All in [0, 1] units whatever data.range is.",
+        "images brighter as the target domain is?). All in [0, 1] units whatever data.range is. "
+        "code_accuracy (families with loss.codes, InfoGAN) - the first categorical code as Q reads it from "
+        "held-out real images, against their classes after the best one-to-one matching of code values to "
+        "classes (Hungarian algorithm): 1 when the code separates the classes perfectly, about 1/K by chance.",
     )
     samples: int = Field(
         2000,

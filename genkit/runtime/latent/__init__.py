@@ -9,6 +9,8 @@ functions that draw or project), so they work wherever `genkit sample` does.
   `interpolation_strip`, `latent_arithmetic`, `manifold_grid` (Kingma & Welling 2014,
   fig. 4), `latent_scatter` (van der Maaten & Hinton 2008); the ones that take a `path`
   write a PNG atomically and return the array they drew.
+- `traverse`: one factor varied per row (an InfoGAN code, or a dimension of z), the rest fixed;
+  `explore_traverse` is its command.
 - `explore`: `explore_<tool>(export_dir, out, ...)`, the `genkit explore` commands.
 - `checks`: the argument checks the figures and commands share.
 
@@ -29,20 +31,34 @@ from genkit.runtime.latent.figures import (
     manifold_grid,
 )
 from genkit.runtime.latent.maths import INTERPOLATION_METHODS, SCATTER_METHODS, lerp, slerp
+from genkit.runtime.latent.traverse import (
+    Traversal,
+    code_traversals,
+    explore_traverse,
+    latent_traversals,
+    traversal_dimensions,
+    traversal_grid,
+)
 
 __all__ = [
     "INTERPOLATION_METHODS",
     "SCATTER_METHODS",
+    "Traversal",
+    "code_traversals",
     "encode_pair",
     "explore_arithmetic",
     "explore_interpolate",
     "explore_manifold",
     "explore_scatter",
+    "explore_traverse",
     "interpolate",
     "interpolation_strip",
     "latent_arithmetic",
     "latent_scatter",
+    "latent_traversals",
     "lerp",
     "manifold_grid",
     "slerp",
+    "traversal_dimensions",
+    "traversal_grid",
 ]

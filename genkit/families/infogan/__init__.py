@@ -1,0 +1,1 @@
+"""The infogan family: card.py declares it, model.py trains it."""
