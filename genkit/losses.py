@@ -28,7 +28,9 @@ __all__ = [
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
     "mean_absolute_error",
+    "path_length_penalty",
     "per_example_sum",
+    "r1_penalty",
     "reconstruction_loss",
     "squared_error_sum",
     "wasserstein_critic_loss",
@@ -225,6 +227,49 @@ def gradient_penalty(critic, real, fake, epsilon=None):
     # The epsilon keeps the norm's own gradient finite where a gradient is exactly zero.
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def r1_penalty(discriminator, real):
+    """Batch mean of ‖∇_x D(x)‖² on real images: R1 (Mescheder et al. 2018, eq. 9) without its γ/2.
+
+    Penalising the discriminator's gradient on the data alone keeps it from pushing the
+    generator off the data manifold once they meet; StyleGAN's only discriminator
+    regulariser. `discriminator` maps a batch of images to logits. Differentiable with
+    respect to the discriminator's weights (a second-order gradient).
+    """
+    import tensorflow as tf
+
+    real = tf.cast(real, "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = tf.reduce_sum(tf.cast(discriminator(real), "float32"))  # ∂Σ/∂x_i = ∂D(x_i)/∂x_i
+    grads = tf.reshape(tape.gradient(scores, real), (tf.shape(real)[0], -1))
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=1))
+
+
+def path_length_penalty(synthesize, ws, directions, mean_length, decay: float):
+    """(penalty, updated a): StyleGAN2's path-length regulariser E[(‖J_wᵀ y‖₂ − a)²] (Karras et al. 2020, eq. 4).
+
+    `synthesize` maps styles `ws` (B, num_ws, w_dim) to images (B, H, W, C); `directions`
+    (B, H, W, C) ~ N(0, I) are the random image-space directions y, scaled here by 1/sqrt(H·W)
+    so the lengths do not grow with the resolution. An example's length is ‖J_wᵀ y‖₂ over its
+    styles, averaged over the num_ws styles as in the official code: sqrt(mean_i Σ_j g_ij²).
+    `mean_length` is a, the running mean of the lengths, moved by `decay` towards this batch's
+    mean; the caller stores the returned value. The penalty is the batch mean of (length − a)²,
+    differentiable with respect to the networks behind `ws` and `synthesize`.
+    """
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(ws)
+        images = tf.cast(synthesize(ws), "float32")
+        pixels = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], "float32")
+        projected = tf.reduce_sum(images * tf.cast(directions, "float32")) / tf.sqrt(pixels)
+    grads = tf.cast(tape.gradient(projected, ws), "float32")  # J_wᵀ y per example: (B, num_ws, w_dim)
+    # The 1e-8 keeps the root's own gradient finite where a length is exactly zero.
+    lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1) + 1e-8)  # (B,)
+    updated = tf.stop_gradient(mean_length + decay * (tf.reduce_mean(lengths) - mean_length))
+    return tf.reduce_mean(tf.square(lengths - updated)), updated
 
 
 # --------------------------------------------------------------------------- information

@@ -143,7 +143,8 @@ def cmd_sample(args):
     from genkit.runtime import sample_main, translate_main
 
     if args.input is not None:
-        drawing = {"--label": args.label, "--code": args.code, "--steps": args.steps, "--sampler": args.sampler, "--eta": args.eta, "--guidance-scale": args.guidance_scale}
+        drawing = {"--label": args.label, "--code": args.code, "--steps": args.steps, "--sampler": args.sampler, "--eta": args.eta, "--guidance-scale": args.guidance_scale,
+                   "--truncation": args.truncation, "--mix": args.mix, "--crossover": args.crossover}
         given = [flag for flag, value in drawing.items() if value is not None]
         if given:
             raise GenkitError(f"{', '.join(given)}: settings for drawing samples; with --input the export translates the given images.")
@@ -154,7 +155,8 @@ def cmd_sample(args):
     print(
         sample_main(
             args.export_dir, SAMPLES if args.n is None else args.n, args.label, args.out, args.seed, args.steps,
-            sampler=args.sampler, eta=args.eta, guidance_scale=args.guidance_scale, codes=args.code,
+            sampler=args.sampler, eta=args.eta, guidance_scale=args.guidance_scale,
+            truncation=args.truncation, mix=args.mix, crossover=args.crossover, codes=args.code,
         )
     )
 

@@ -158,6 +158,11 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion exports: sampler (default: the export's)")
     p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
     p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
+    p.add_argument(
+        "--truncation", type=float, metavar="PSI", help="style exports: w = w_avg + PSI (w - w_avg); 1 none (default), 0.5-0.7 cleaner but less varied"
+    )
+    p.add_argument("--mix", type=int, metavar="SEED", help="style exports: take the fine styles from the latents of this seed, the coarse ones from --seed")
+    p.add_argument("--crossover", type=int, metavar="K", help="style exports with --mix: styles K and later come from --mix (default: the first fine style)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y; with --input: x translated, source)")
     p.set_defaults(func=cmd_sample)

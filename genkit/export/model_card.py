@@ -72,13 +72,14 @@ def model_card(manifest: dict, *, shown_dir: str | Path | None = None) -> str:
         "```",
         f"genkit sample {shown_dir or Path('exports', m['name'])} --n 16 "
         + (f"--label {min(3, data['num_classes'] - 1)} " if _conditional(m) else "")
+        + ("--truncation 0.7 " if m.get("style") else "")
         + "--out x.png",
         "```",
         "",
         "With onnxruntime only (run in this folder; `manifest.json` documents every name):",
         "",
         "```python",
-        *(_diffusion_snippet(m) if m.get("diffusion") else _snippet(m)),
+        *(_diffusion_snippet(m) if m.get("diffusion") else _style_snippet(m) if m.get("style") else _snippet(m)),
         "```",
         "",
     ]
@@ -100,6 +101,21 @@ def _snippet(m: dict) -> list[str]:
         lines.append('feeds[s["label_input"]] = np.arange(16, dtype=np.int32) % m["data"]["num_classes"]')
     lines.append('x = np.clip(net.run([s["output"]], feeds)[0], *m["data"]["range"])  # (16, H, W, C)')
     return lines
+
+
+def _style_snippet(m: dict) -> list[str]:
+    """z -> mapping -> truncation (psi 0.7) -> one style per layer -> synthesis with drawn noise (genkit.runtime.style)."""
+    return [
+        "import json, numpy as np, onnxruntime as ort",
+        'm = json.load(open("manifest.json")); s = m["style"]',
+        'net = {k: ort.InferenceSession(m["networks"][s[k]]["file"], providers=["CPUExecutionProvider"]) for k in ("mapping", "synthesis")}',
+        "rng = np.random.default_rng(0)",
+        'w = net["mapping"].run([s["w_output"]], {s["latent_input"]: rng.standard_normal((16, m["latent_dim"])).astype(np.float32)})[0]',
+        'w_avg = np.asarray(s["w_avg"], np.float32); w = w_avg + 0.7 * (w - w_avg)  # truncation',
+        'feeds = {s["ws_input"]: np.repeat(w[:, None], s["num_ws"], axis=1)}  # (16, num_ws, w_dim)',
+        'feeds.update({n["name"]: rng.standard_normal((16, *n["shape"])).astype(np.float32) for n in s["noise_inputs"]})',
+        'x = np.clip(net["synthesis"].run([s["output"]], feeds)[0], *m["data"]["range"])  # (16, H, W, C)',
+    ]
 
 
 def _diffusion_summary(d: dict) -> str:

@@ -25,6 +25,14 @@
      "translation": null,                            # translation families (pix2pix, cyclegan):
                                                      # {"ab": {"network": "generator", "input": "x",
                                                      # "output": "y"}, "ba": ...}, one per direction
+     "style": null,                                  # style-based generators (stylegan): {"mapping":
+                                                     # "mapping", "latent_input": "z", "w_output": "w",
+                                                     # "synthesis": "synthesis", "ws_input": "ws",
+                                                     # "noise_inputs": [{"name": "noise_0", "shape":
+                                                     # [4, 4, 1]}, ...], "output": "x", "w_dim": 64,
+                                                     # "num_ws": 8, "w_avg": [...], "coarse": [0, 1, 2, 3],
+                                                     # "fine": [4, 5, 6, 7]}; "sampling" then names the
+                                                     # synthesis network and its "ws" input
      "networks": {"decoder": {"file": "decoder.onnx",
                               "inputs": [{"name": "z", "shape": [null, 16], "dtype": "float32"}, ...],
                               "outputs": [...], "parity_max_abs_diff": 2e-7,
@@ -52,6 +60,7 @@ from genkit.manifest.facts import (
     MAX_LATENT_DIM,
     MAX_MANIFEST_BYTES,
     MAX_SAMPLE_VALUES,
+    MAX_STYLES,
     MAX_TENSOR_RANK,
     MAX_TIMESTEPS,
     CodeFacts,
@@ -66,6 +75,8 @@ from genkit.manifest.facts import (
     PriorFacts,
     RecognitionFacts,
     SamplingFacts,
+    StyleFacts,
+    StyleNoiseFacts,
     TensorFacts,
     TranslationFacts,
     check_file_name,
@@ -92,6 +103,7 @@ __all__ = [
     "MAX_LATENT_DIM",
     "MAX_MANIFEST_BYTES",
     "MAX_SAMPLE_VALUES",
+    "MAX_STYLES",
     "MAX_TENSOR_RANK",
     "MAX_TIMESTEPS",
     "Manifest",
@@ -99,6 +111,8 @@ __all__ = [
     "PriorFacts",
     "RecognitionFacts",
     "SamplingFacts",
+    "StyleFacts",
+    "StyleNoiseFacts",
     "TensorFacts",
     "TranslationFacts",
     "check_file_name",

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 __all__ = [
     "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_CODES", "MAX_LATENT_DIM",
-    "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
+    "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_STYLES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
     "CodeFacts", "CodePriorFacts", "CodesFacts", "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "Manifest", "NetworkFacts",
-    "PriorFacts", "RecognitionFacts", "SamplingFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
+    "PriorFacts", "RecognitionFacts", "SamplingFacts", "StyleFacts", "StyleNoiseFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -31,6 +31,7 @@ MAX_CLASSES = 100_000
 MAX_TIMESTEPS = 100_000  # diffusion.timesteps (DDPM uses 1000)
 MAX_CODES = 1_024  # codes.variables: latent codes beside z (InfoGAN's MNIST model has 3)
 MAX_TENSOR_RANK = 8
+MAX_STYLES = 1_024  # style.num_ws: styles of a style-based synthesis network (StyleGAN2 at 1024x1024: 18)
 DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
@@ -250,6 +251,51 @@ class NetworkFacts(_Open):
         return check_file_name(value)
 
 
+class StyleNoiseFacts(_Open):
+    """One noise input of a synthesis network: its name and the shape of one noise image, [H, W, 1]."""
+
+    name: StrictStr
+    shape: list[StrictInt] = Field(..., min_length=3, max_length=3)
+
+    @field_validator("shape")
+    @classmethod
+    def _image(cls, value):
+        if any(d < 1 for d in value) or value[2] != 1 or math.prod(value) > MAX_SAMPLE_VALUES:
+            raise ValueError(f"expected [H, W, 1] with H·W <= {MAX_SAMPLE_VALUES:,}, got {short_value(value)}")
+        return value
+
+
+class StyleFacts(_Open):
+    """`style`: a style-based generator, z -> mapping -> w -> (truncation, mixing) -> ws -> synthesis -> x.
+
+    The runtime maps z to w, pulls w towards `w_avg` by ψ (truncation), repeats it once per style
+    (`num_ws`), may take the `fine` styles from a second latent (mixing: the styles are `coarse`
+    then `fine`, so the crossover is len(coarse)), draws one N(0, I) image per noise input and
+    runs the synthesis network.
+    """
+
+    mapping: StrictStr = Field(..., description="Network z -> w.")
+    latent_input: StrictStr
+    w_output: StrictStr
+    synthesis: StrictStr = Field(..., description="Network [ws, noise inputs] -> image.")
+    ws_input: StrictStr
+    noise_inputs: list[StyleNoiseFacts] = Field(..., max_length=MAX_STYLES)
+    output: StrictStr
+    w_dim: StrictInt = Field(..., ge=1, le=MAX_LATENT_DIM)
+    num_ws: StrictInt = Field(..., ge=2, le=MAX_STYLES)
+    w_avg: list[Number] = Field(..., max_length=MAX_LATENT_DIM)
+    coarse: list[StrictInt] = Field(..., min_length=1, max_length=MAX_STYLES)
+    fine: list[StrictInt] = Field(..., min_length=1, max_length=MAX_STYLES)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(self.w_avg) != self.w_dim:
+            raise ValueError(f"style.w_avg holds {len(self.w_avg)} numbers; expected w_dim ({self.w_dim})")
+        if self.coarse + self.fine != list(range(self.num_ws)):
+            raise ValueError(f"style.coarse then style.fine must list the styles 0..{self.num_ws - 1} in order")
+        return self
+
+
 class Manifest(_Open):
     """`manifest.json` as the runtime reads it (format 1, see the module docs); unknown keys are kept.
 
@@ -274,6 +320,7 @@ class Manifest(_Open):
     versions: Optional[dict[str, Any]] = None
     created_utc: Optional[StrictStr] = None
     sample_grid: Optional[StrictStr] = None
+    style: StyleFacts | None = None
 
     @field_validator("versions")
     @classmethod

@@ -172,4 +172,28 @@ def check_references(manifest: dict) -> list[str]:
         prior = manifest.get("prior") or {}
         if prior.get("kind") not in ("standard_normal", "gaussian"):
             problems.append(f"prior.kind is {prior.get('kind')!r}; expected 'standard_normal' or 'gaussian'.")
+    return problems + _style_references(manifest.get("style"), networks)
+
+
+def _style_references(style: dict | None, networks: dict) -> list[str]:
+    """Problems with the `style` section's references to the mapping and synthesis networks' inputs/outputs."""
+    if style is None:
+        return []
+    problems = []
+    wanted = {
+        style.get("mapping"): {"inputs": [style.get("latent_input")], "outputs": [style.get("w_output")]},
+        style.get("synthesis"): {
+            "inputs": [style.get("ws_input"), *[noise.get("name") for noise in style.get("noise_inputs") or []]],
+            "outputs": [style.get("output")],
+        },
+    }
+    for network, sides in wanted.items():
+        if network not in networks:
+            problems.append(f"style names network {network!r}, which is not exported ({sorted(networks)}).")
+            continue
+        for side, names in sides.items():
+            have = [entry["name"] for entry in networks[network].get(side, [])]
+            problems += [
+                f"style names {name!r}, which is not one of network '{network}' {side} {have}." for name in names if name not in have
+            ]
     return problems

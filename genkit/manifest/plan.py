@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genkit.manifest.facts import CodesFacts, EncodingFacts, SamplingFacts, TranslationFacts
+from genkit.manifest.facts import CodesFacts, EncodingFacts, SamplingFacts, StyleFacts, TranslationFacts
 
 __all__ = ["ExportPlan"]
 
@@ -30,6 +30,7 @@ class ExportPlan(BaseModel):
     diffusion: Optional[dict] = Field(None, description="Diffusion exports: the keys DIFFUSION_KEYS and more.")
     translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
     codes: CodesFacts | None = Field(None, description="InfoGAN: the latent codes' slices of the generator's input and their recognition network.")
+    style: StyleFacts | None = Field(None, description="Style-based generators: mapping and synthesis networks, w_avg, noise inputs.")
     input_ranges: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
 
     def facts(self, chosen) -> dict:
@@ -59,4 +60,9 @@ class ExportPlan(BaseModel):
             # The slices describe the generator's input; the recognition network goes only with its file.
             recognition = self.codes.recognition if self.codes.recognition and self.codes.recognition.network in chosen else None
             facts["codes"] = self.codes.model_copy(update={"recognition": recognition}).model_dump(exclude_none=True)
+        if self.style is not None:
+            # A style export samples through mapping and synthesis both: without either it cannot sample.
+            whole = {self.style.mapping, self.style.synthesis} <= set(chosen)
+            facts["style"] = self.style.model_dump() if whole else None
+            facts["sampling"] = facts["sampling"] if whole else None
         return facts

@@ -36,6 +36,9 @@ def sample_main(
     sampler: str | None = None,
     eta: float | None = None,
     guidance_scale: float | None = None,
+    truncation: float | None = None,
+    mix: int | None = None,
+    crossover: int | None = None,
     codes: list[str] | None = None,
 ) -> str:
     """`genkit sample EXPORT_DIR --n N [--label K] [--code NAME=VALUE ...] [--steps S] --out FILE.png|FILE.npz`.
@@ -45,6 +48,10 @@ def sample_main(
     one for any other export is an error rather than silently ignored. Diffusion sampling
     draws a progress bar on stderr. `codes` (`["digit=3", "c1=-1.0"]`) set an InfoGAN export's
     latent codes; an unknown name or a bad value is an error naming the export's codes.
+
+    `truncation` (ψ), `mix` (the seed of a second latent, whose fine styles are used) and
+    `crossover` (the first style taken from it) are for style-based exports (stylegan), see
+    `genkit.runtime.style`; giving one for any other export is an error too.
 
     Budgets, checked before anything is drawn: 1 <= n <= MAX_SAMPLES (100,000) and the
     samples' float32 values at most 1 GiB (`check_count`); a `.png` grid at most
@@ -70,11 +77,12 @@ def sample_main(
     n = check_count(n, "--n", model.image_shape)
     if out.suffix.lower() == ".png":
         _check_png_budget(n, model.image_shape, out)
+    style = {"truncation": truncation, "mix": mix, "crossover": crossover}
     if model.is_diffusion:
         model.diffusion_options(**given)  # --steps etc. checked before the loop allocates its noise
-        x, y = model.sample(n, labels=label, seed=seed, progress=True, **given)
+        x, y = model.sample(n, labels=label, seed=seed, progress=True, **given, **style)
     else:
-        x, y = model.sample(n, labels=label, seed=seed, codes=codes)
+        x, y = model.sample(n, labels=label, seed=seed, **style, codes=codes)
     save_samples(out, x, y, value_range=model.value_range)
     seconds = time.perf_counter() - start
     if label is not None:
@@ -85,6 +93,10 @@ def sample_main(
         labels = ""
     if codes:
         labels += ", " + ", ".join(f"{name} {value}" for name, value in codes.items())
+    if model.style is not None:
+        labels += f", truncation psi {1.0 if truncation is None else truncation:g}"
+        if mix is not None:
+            labels += f", styles {model.style.crossover if crossover is None else crossover}.. from seed {mix}"
     return (
         f"Wrote {len(x)} samples of {model.name} ({model.family}{labels}) "
         f"to {out} in {seconds:.2f} s with onnxruntime on {model.provider}."

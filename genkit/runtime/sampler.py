@@ -28,6 +28,7 @@ from genkit.runtime.codes import LatentCodes
 from genkit.runtime.diffusion import DiffusionLoop
 from genkit.manifest import load_manifest
 from genkit.runtime.providers import ORT_ERRORS, make_session
+from genkit.runtime.style import StyleSampler
 
 __all__ = ["MAX_OUTPUT_VALUES", "MAX_SAMPLES", "Sampler", "check_count", "positive_int"]
 
@@ -79,6 +80,10 @@ class Sampler:
         for section in (self._sampling, self._encoding, *self._translation.values(), recognition):
             if section and section["network"] not in self._sessions:
                 self._sessions[section["network"]] = self._open(section["network"], provider)
+        self.style = StyleSampler(m, self._run) if m.get("style") else None  # stylegan: mapping, then synthesis
+        for network in (self.style.facts["mapping"], self.style.facts["synthesis"]) if self.style else ():
+            if network not in self._sessions:
+                self._sessions[network] = self._open(network, provider)
         self._check_shapes()
         self._diffusion = None
         if self.is_diffusion and self._sampling:
@@ -99,7 +104,7 @@ class Sampler:
         return self._diffusion.options(**overrides)
 
     def sample(
-        self, n: int, labels=None, seed: int | None = None, batch_size: int = 256, *, progress: bool = False, codes=None, **diffusion
+        self, n: int, labels=None, seed: int | None = None, batch_size: int = 256, *, progress: bool = False, truncation=None, mix=None, crossover=None, codes=None, **diffusion
     ):
         """Draw `n` samples; returns `(x, y)`.
 
@@ -109,7 +114,8 @@ class Sampler:
         `x` is float32 `(n, H, W, C)` clipped to the data range. For conditional models `y`
         is int32 `(n,)`: `labels=None` cycles 0..K-1, an int gives every sample that class,
         an array gives one label per sample. For unconditional models `y` is None.
-        The same `seed` gives the same samples whatever `batch_size` is.
+        The same `seed` gives the same samples whatever `batch_size` is. Style exports (stylegan)
+        take `truncation` (ψ), `mix` (a second seed) and `crossover` (see `genkit.runtime.style`).
 
         Diffusion exports take `steps`, `sampler` ("ancestral" or "ddim"), `eta` and
         `guidance_scale` (default: the manifest's `diffusion.sample`), and `progress=True`
@@ -118,6 +124,10 @@ class Sampler:
         """
         if codes and self.codes is None:
             raise GenkitError(f"{self.name} is a '{self.family}' export without latent codes; codes (--code) apply to InfoGAN exports.")
+        styling = [name for name, value in (("truncation", truncation), ("mix", mix), ("crossover", crossover)) if value is not None]
+        if styling and self.style is None:
+            flags = ", ".join(f"{name} (--{name})" for name in styling)
+            raise GenkitError(f"{flags}: for style-based exports (stylegan); {self.name} is a '{self.family}' export.")
         if self._diffusion is not None:
             n = check_count(n, "n", self.image_shape)
             y = self._labels(n, labels)
@@ -126,6 +136,11 @@ class Sampler:
             return np.clip(x, *self.value_range, out=x), y
         if diffusion:
             raise GenkitError(f"{', '.join(sorted(diffusion))} apply to diffusion exports; {self.name} is a '{self.family}' export.")
+        if self.style is not None:
+            n = check_count(n, "n", self.image_shape, extra_values=self.style.values_per_sample())
+            batch_size = positive_int(batch_size, "batch_size")
+            x = self.style.sample(n, seed, truncation=truncation, mix=mix, crossover=crossover, batch_size=batch_size)
+            return np.clip(x, *self.value_range, out=x), None
         self._require_sampling()
         n = check_count(n, "n", self.image_shape, extra_values=2 * self.latent_dim)  # + the float64 latents
         y = self._labels(n, labels)
@@ -145,6 +160,11 @@ class Sampler:
             check_count(len(z), "the number of latents", self.image_shape)
         if not np.isfinite(z).all():
             raise GenkitError(f"{self.name}: z holds NaN or infinite values.")
+        if self.style is not None:
+            if y is not None:
+                raise GenkitError(f"{self.name} is unconditional; it takes no labels.")
+            x = self.style.decode(z, batch_size)
+            return np.clip(x, *self.value_range, out=x)
         feeds = {spec["latent_input"]: z}
         if self.conditional:
             if y is None:
@@ -258,7 +278,7 @@ class Sampler:
         if s and self.is_diffusion:
             wanted += [(s["network"], "inputs", s["image_input"], image, "data.shape"),
                        (s["network"], "outputs", s["output"], image, "data.shape")]
-        elif s:
+        elif s and self.style is None:
             wanted += [(s["network"], "inputs", s["latent_input"], [None, self.latent_dim], "latent_dim"),
                        (s["network"], "outputs", s["output"], image, "data.shape")]
         if self._encoding:
@@ -268,6 +288,8 @@ class Sampler:
         for t in self._translation.values():
             wanted += [(t["network"], "inputs", t["input"], image, "data.shape"),
                        (t["network"], "outputs", t["output"], image, "data.shape")]
+        if self.style is not None:
+            wanted += self.style.expected_shapes(self.image_shape)
         for network, side, name, shape, what in wanted:
             if what == "latent_dim" and self.latent_dim is None:
                 continue

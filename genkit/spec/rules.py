@@ -106,11 +106,12 @@ def check_bce_needs_unit_range(spec):
 
 
 def check_export_networks_exist(spec):
-    names = spec.export.onnx.networks or []
+    """The card says what an export offers: the spec's networks, or networks the family builds itself (stylegan's synthesis)."""
+    names, offered = spec.export.onnx.networks or [], card(spec.model.family).export.networks
     return [
-        Problem(("export", "onnx", "networks"), f"{name!r} is not a network of this spec; networks are {sorted(spec.model.networks)}.", "")
+        Problem(("export", "onnx", "networks"), f"{name!r} is not a network the {spec.model.family} family exports; it exports {', '.join(offered)}.", "")
         for name in names
-        if name not in spec.model.networks
+        if name not in offered
     ]
 
 

@@ -1,0 +1,1 @@
+"""The stylegan family: card.py declares it, model.py trains it, synthesis.py builds its synthesis network."""
