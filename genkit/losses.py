@@ -17,6 +17,7 @@ __all__ = [
     "categorical_code_nll",
     "contractive_penalty",
     "discriminator_loss",
+    "drift_penalty",
     "feature_matching_loss",
     "gaussian_code_nll",
     "generator_loss",
@@ -201,6 +202,15 @@ def wasserstein_critic_loss(real_scores, fake_scores):
 def wasserstein_generator_loss(fake_scores):
     """−E[D(G(z))] (batch mean), Arjovsky et al. 2017, Algorithm 1."""
     return -ops.mean(_logits(fake_scores))
+
+
+def drift_penalty(real_scores):
+    """E[D(x)²] (batch mean of the squared real scores): the drift term of Karras et al. 2018, appendix A.1.
+
+    The Wasserstein loss fixes only differences of scores, so a critic's outputs may drift far
+    from zero together; this small pull (the caller's weight, ε_drift = 0.001) keeps them near it.
+    """
+    return ops.mean(ops.square(_logits(real_scores)))
 
 
 def gradient_penalty(critic, real, fake, epsilon=None):

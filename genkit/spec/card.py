@@ -57,6 +57,11 @@ class ExportCard(_Frozen):
     """What an export of the family contains and what sampling it needs."""
 
     networks: tuple[str, ...] = Field(..., description="Networks an export offers (export.onnx.networks picks among them).")
+    on_request: Optional[str] = Field(
+        None,
+        description="A regular expression of further networks export.onnx.networks may name, exported only when "
+        "named (ProGAN's stage generators generator_8x8, ...); the family's own rules check them against the spec.",
+    )
     sampling: Literal["prior", "diffusion", "translation", "none"] = Field(
         ...,
         description="prior: decode z drawn from a prior (VAE decoder, GAN generator, autoencoder with a fitted "

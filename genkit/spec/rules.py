@@ -10,6 +10,8 @@ card's `rules`, which `check` runs after these.
 
 from __future__ import annotations
 
+import re
+
 from genkit.errors import Problem
 from genkit.spec.budget_rules import check_layer_sizes, check_network_budgets
 from genkit.spec.card import card, cards
@@ -106,12 +108,15 @@ def check_bce_needs_unit_range(spec):
 
 
 def check_export_networks_exist(spec):
-    """The card says what an export offers: the spec's networks, or networks the family builds itself (stylegan's synthesis)."""
-    names, offered = spec.export.onnx.networks or [], card(spec.model.family).export.networks
+    """The card says what an export offers: the spec's networks, or networks the family builds itself (stylegan's
+    synthesis), and names matching its `on_request` pattern (progan's stage generators, which its rules check)."""
+    exports = card(spec.model.family).export
+    names, offered = spec.export.onnx.networks or [], exports.networks
+    more = f" (and, when named, networks matching {exports.on_request})" if exports.on_request else ""
     return [
-        Problem(("export", "onnx", "networks"), f"{name!r} is not a network the {spec.model.family} family exports; it exports {', '.join(offered)}.", "")
+        Problem(("export", "onnx", "networks"), f"{name!r} is not a network the {spec.model.family} family exports; it exports {', '.join(offered)}{more}.", "")
         for name in names
-        if name not in offered
+        if name not in offered and not (exports.on_request and re.fullmatch(exports.on_request, name))
     ]
 
 

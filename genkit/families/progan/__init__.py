@@ -1,0 +1,1 @@
+"""The progan family: card.py declares it, model.py trains it."""
