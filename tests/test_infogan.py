@@ -127,10 +127,10 @@ def test_train_step_updates_all_three_networks_with_their_optimizers():
 
 
 def test_q_head_has_a_head_per_code_and_learned_std_adds_log_std():
-    fixed = build().model
+    fixed = build(continuous_std="fixed").model
     assert fixed.output_names == ["digit_logits", "c1_mean"]
     assert [tuple(o.shape[1:]) for o in fixed.q_head.outputs] == [(10,), (1,)]
-    learned = build(continuous_std="learned").model
+    learned = build().model  # the default
     assert learned.output_names == ["digit_logits", "c1_mean", "c1_log_std"]
     assert learned.layout.recognition["outputs"] == {"digit": "digit_logits", "c1": "c1_mean"}
     assert learned.generator.input.shape[1] == 8 + 10 + 1
