@@ -109,7 +109,8 @@ class LatentCodes:
         array = np.asarray(value)
         if array.ndim == 0:
             array = np.full(n, array)
-        if array.shape != (n,) or array.dtype.kind not in ("iuf" if not categorical else "iu") or array.dtype == bool:
+        kinds = "iu" if categorical else "iuf"  # integer classes; numbers (a bool is neither)
+        if array.shape != (n,) or array.dtype.kind not in kinds:
             what = "an integer class" if categorical else "a number"
             raise GenkitError(f"code {name!r}: expected {what}, or one per sample ({n},); got {array.dtype} {array.shape}.")
         if categorical:
