@@ -118,8 +118,11 @@ def test_phases_begin_at_the_declared_image_counts():
     assert [growth.phase_start(p) for p in range(5)] == starts
     for phase, start in enumerate(starts):
         assert growth.phase_at(start) == phase
-        assert growth.phase_at(start - 1) == max(phase - 1, 0)
+        assert phase == 0 or growth.phase_at(start - 1) == phase - 1
     assert growth.phase_at(10**9) == 4  # the last resolution trains until the end
+    per_growth = validate_dict(tiny_spec(stable_images=[64, 16], fade_images=[8, 24])).growth
+    assert per_growth.phase_starts == [0, 64, 72, 88, 112]
+    assert [per_growth.fade_length(p) for p in (1, 3)] == [8, 24]
 
 
 @pytest.mark.slow
@@ -269,6 +272,8 @@ def test_the_shapes_spec_uses_equalized_layers_pixel_norm_and_minibatch_stddev()
         ),
         ({"data.image_size": 30}, r"30x30 images would halve 2 times, which does not end on a whole size of 2 or more"),
         ({"growth.fade_images": 4}, r"growth.fade_images: is 4, fewer images than one batch \(8\)"),
+        ({"growth.fade_images": [16, 4]}, r"growth.fade_images\[1\]: is 4, fewer images than one batch"),
+        ({"growth.stable_images": [16]}, r"has 1 entries; growth.filters has 3, so the networks grow 2 times"),
         (
             {"train.optimizer.schedule": "cosine"},
             r"restarts the optimizer's state, its step count included, at every growth phase",

@@ -12,9 +12,10 @@ entry of the resolution below), so one template serves every stage.
 
 from __future__ import annotations
 
+import bisect
 import re
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from genkit.errors import Problem
 from genkit.spec.budget_rules import SIZE_ARGUMENTS, budget
@@ -63,17 +64,17 @@ class GrowthSection(Section):
         "each entry doubles the size, so n entries start at data size / 2^(n-1) (ProGAN: 4x4; 32x32 images: 4 "
         "entries, 28x28 MNIST: 3 from 7x7). Stage s fills the templates' $filters with entry s.",
     )
-    stable_images: int = Field(
+    stable_images: PositiveInt | list[PositiveInt] = Field(
         800_000,
-        ge=1,
         description="Real images shown to the discriminator while a resolution trains on its own (Karras et al.: "
-        "800k); the last resolution trains until the run ends.",
+        "800k): one number for every resolution, or a list with one entry per resolution but the last, which "
+        "trains until the run ends (low resolutions cost little: give them more).",
     )
-    fade_images: int = Field(
+    fade_images: PositiveInt | list[PositiveInt] = Field(
         800_000,
-        ge=1,
         description="Real images over which a new resolution fades in: α rises linearly from 0 to 1 and both "
-        "networks blend the new block's output with the previous resolution's (Karras et al.: 800k).",
+        "networks blend the new block's output with the previous resolution's (Karras et al.: 800k). One number, "
+        "or a list with one entry per resolution after the first.",
     )
     generator_block: NetworkSpec = Field(
         ...,
@@ -97,25 +98,30 @@ class GrowthSection(Section):
     def stages(self) -> int:
         return len(self.filters)
 
+    def phase_images(self, key: str) -> list[int]:
+        """`stable_images` or `fade_images` as one count per growth step (n − 1 of them)."""
+        value = getattr(self, key)
+        return list(value) if isinstance(value, list) else [value] * (self.stages - 1)
+
     @property
-    def last_phase(self) -> int:
-        return 2 * (self.stages - 1)
+    def phase_starts(self) -> list[int]:
+        """The image count at which each phase begins: phase 0 is the first resolution on its own, then
+        phase 2s − 1 fades stage s in and phase 2s trains it on its own, until the run ends."""
+        starts = [0]
+        for stable, fade in zip(self.phase_images("stable_images"), self.phase_images("fade_images"), strict=False):
+            starts += [starts[-1] + stable, starts[-1] + stable + fade]
+        return starts
 
     def phase_at(self, images: int) -> int:
-        """The training phase after `images` real images: 0 is the first resolution on its own, then
-        2s − 1 fades stage s in and 2s trains it on its own; the last phase lasts until the end."""
-        if images < self.stable_images:
-            return 0
-        done, into = divmod(images - self.stable_images, self.fade_images + self.stable_images)
-        return min(2 * done + (1 if into < self.fade_images else 2), self.last_phase)
+        """The phase after `images` real images."""
+        return bisect.bisect_right(self.phase_starts, images) - 1
 
     def phase_start(self, phase: int) -> int:
-        """The image count at which `phase` begins."""
-        if phase == 0:
-            return 0
-        stage = (phase + 1) // 2
-        start = self.stable_images + (stage - 1) * (self.fade_images + self.stable_images)
-        return start if phase % 2 else start + self.fade_images
+        return self.phase_starts[phase]
+
+    def fade_length(self, phase: int) -> int:
+        """Images over which fade-in phase `phase` (odd) raises α from 0 to 1."""
+        return self.phase_images("fade_images")[(phase - 1) // 2]
 
 
 def stage_sizes(image_size: int, stages: int) -> list[int] | None:
@@ -206,17 +212,28 @@ def check_growth_fits_the_images(spec):
 
 
 def check_phases_hold_a_batch(spec):
-    """A phase shorter than one batch would be skipped, fade-in and optimizer reset included."""
-    batch = spec.data.batch_size
-    return [
-        Problem(
-            ("growth", key),
-            f"is {getattr(spec.growth, key)}, fewer images than one batch ({batch}).",
-            f"Use at least {batch}.",
-        )
-        for key in ("stable_images", "fade_images")
-        if getattr(spec.growth, key) < batch
-    ]
+    """One count per growth step when a list is given, and no phase shorter than one batch (it would be
+    skipped, fade-in and optimizer restart included)."""
+    growth, batch, problems = spec.growth, spec.data.batch_size, []
+    for key in ("stable_images", "fade_images"):
+        value = getattr(growth, key)
+        if isinstance(value, list) and len(value) != growth.stages - 1:
+            problems.append(
+                Problem(
+                    ("growth", key),
+                    f"has {len(value)} entries; growth.filters has {growth.stages}, so the networks grow "
+                    f"{growth.stages - 1} times and it needs one entry per growth ({growth.stages - 1}).",
+                    "Give that many entries, or one number for every growth.",
+                )
+            )
+            continue
+        for i, images in enumerate(growth.phase_images(key)):
+            if images < batch:
+                where = ("growth", key) + ((i,) if isinstance(value, list) else ())
+                problems.append(
+                    Problem(where, f"is {images}, fewer images than one batch ({batch}).", f"Use at least {batch}.")
+                )
+    return problems
 
 
 def check_no_schedule_over_the_run(spec):

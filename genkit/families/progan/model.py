@@ -167,7 +167,7 @@ class ProGAN(GenerativeModel):
     def alpha(self):
         """α of the fade-in from the image counter: 0 at the phase's start, 1 at its end (a tensor)."""
         into = tf.cast(self.images_seen - self.growth.phase_start(self.phase), "float32")
-        return tf.clip_by_value(into / float(self.growth.fade_images), 0.0, 1.0)
+        return tf.clip_by_value(into / float(self.growth.fade_length(self.phase)), 0.0, 1.0)
 
     @property
     def sampling_network(self):
@@ -277,7 +277,9 @@ class ProGAN(GenerativeModel):
         if phase % 2:
             alpha = float(
                 np.clip(
-                    (int(self.images_seen.numpy()) - self.growth.phase_start(phase)) / self.growth.fade_images, 0.0, 1.0
+                    (int(self.images_seen.numpy()) - self.growth.phase_start(phase)) / self.growth.fade_length(phase),
+                    0.0,
+                    1.0,
                 )
             )
         images = np.asarray(generate(self.sampling_network, z, self.sides, stage, alpha))
