@@ -120,6 +120,7 @@ def test_phases_begin_at_the_declared_image_counts():
         assert growth.phase_at(start) == phase
         assert phase == 0 or growth.phase_at(start - 1) == phase - 1
     assert growth.phase_at(10**9) == 4  # the last resolution trains until the end
+    assert [growth.alpha_at(i) for i in (15, 16, 28, 40, 68)] == [None, 0.0, 0.5, None, 0.5]
     per_growth = validate_dict(tiny_spec(stable_images=[64, 16], fade_images=[8, 24])).growth
     assert per_growth.phase_starts == [0, 64, 72, 88, 112]
     assert [per_growth.fade_length(p) for p in (1, 3)] == [8, 24]
@@ -166,6 +167,12 @@ def test_only_the_current_phase_parts_are_trained_and_the_blend_ends_are_the_two
         np.asarray(discriminate(model.discriminator, np.asarray(real_images_at(x, 4)), sides, 0)),
         atol=1e-5,
     )
+    # The grid of a model 12 images into the 14x14 fade-in: 14x14 draws at α 0.5, enlarged to 28x28.
+    model.images_seen.assign(28)
+    images, columns, labels = model.preview(None)
+    assert images.shape == (32, 28, 28, 1) and columns == 8 and labels == ["14x14, α 0.50"] * 4
+    np.testing.assert_array_equal(images[:, ::2, ::2], images[:, 1::2, 1::2])
+    model.images_seen.assign(0)
     # At the first stage only its own parts change; the 14x14 and 28x28 blocks keep their weights.
     block = model.generator.get_layer("generator_block_14x14")
     before = [np.array(w) for w in block.weights]

@@ -119,6 +119,11 @@ class GrowthSection(Section):
     def phase_start(self, phase: int) -> int:
         return self.phase_starts[phase]
 
+    def alpha_at(self, images: int) -> float | None:
+        """α after `images` real images: rising from 0 to 1 over a fade-in, None in a stable phase."""
+        phase = self.phase_at(images)
+        return None if phase % 2 == 0 else min((images - self.phase_start(phase)) / self.fade_length(phase), 1.0)
+
     def fade_length(self, phase: int) -> int:
         """Images over which fade-in phase `phase` (odd) raises α from 0 to 1."""
         return self.phase_images("fade_images")[(phase - 1) // 2]

@@ -108,7 +108,7 @@ class ProGAN(GenerativeModel):
         self.gp_weight = float(spec.loss.gp_weight)
         self.drift_weight = float(spec.loss.drift_weight)
         self.batch_size = spec.data.batch_size
-        self.requested = tuple(spec.export.onnx.networks or ())
+        self.requested_exports = tuple(spec.export.onnx.networks or ())
         # Saved with the weights (the schedule's state); only the first replica's count is kept.
         counter = {
             "shape": (),
@@ -270,18 +270,10 @@ class ProGAN(GenerativeModel):
 
     def preview(self, x_fixed, y_fixed=None):
         """32 draws at the current stage (and α), enlarged to the data's size by repeating pixels."""
-        phase = self.growth.phase_at(int(self.images_seen.numpy()))
-        stage, side = (phase + 1) // 2, self.sides[(phase + 1) // 2]
+        images_seen = int(self.images_seen.numpy())
+        stage = (self.growth.phase_at(images_seen) + 1) // 2
+        side, alpha = self.sides[stage], self.growth.alpha_at(images_seen)
         z = np.random.default_rng(self.seed).standard_normal((32, self.latent_dim)).astype("float32")
-        alpha = None
-        if phase % 2:
-            alpha = float(
-                np.clip(
-                    (int(self.images_seen.numpy()) - self.growth.phase_start(phase)) / self.growth.fade_length(phase),
-                    0.0,
-                    1.0,
-                )
-            )
         images = np.asarray(generate(self.sampling_network, z, self.sides, stage, alpha))
         factor = self.data_shape[0] // side
         images = np.clip(images.repeat(factor, axis=1).repeat(factor, axis=2), *self.value_range)
@@ -313,7 +305,7 @@ class ProGAN(GenerativeModel):
         }
         for stage, side in enumerate(self.sides[:-1]):
             name = f"generator_{side_name(side)}"
-            if name in self.requested:
+            if name in self.requested_exports:
                 networks[name] = self.stage_generator(stage, name)
         outputs = {name: ["x"] for name in networks} | {"discriminator": ["score"]}
         return ExportPlan(
