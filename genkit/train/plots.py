@@ -23,9 +23,9 @@ def plot_history(history_csv: Path, out_png: Path) -> Path:
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, [float(r[name]) for r in rows], label="train")
+        ax.plot(epochs, [_number(r[name]) for r in rows], label="train")
         if f"val_{name}" in rows[0]:
-            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label="validation")
+            ax.plot(epochs, [_number(r[f"val_{name}"]) for r in rows], label="validation")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
@@ -33,3 +33,12 @@ def plot_history(history_csv: Path, out_png: Path) -> Path:
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
+
+
+def _number(text) -> float:
+    """A history cell as a float; Keras's CSVLogger writes 'NA' where an epoch had no value
+    (no validation data), which the plot leaves as a gap."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
