@@ -330,3 +330,24 @@ def test_a_bad_codes_section_is_refused_when_the_export_opens(infogan_run, tmp_p
     (export / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(GenkitError, match=expected):
         Sampler(export)
+
+
+def test_interpolating_prior_draws_takes_the_codes_from_their_priors(infogan_run, tmp_path, monkeypatch):
+    from genkit.runtime import Sampler
+    from genkit.runtime.latent.explore import explore_interpolate
+
+    seen = []
+    decode = Sampler.decode
+
+    def recording(self, z, y=None, **kwargs):
+        seen.append(np.array(z))
+        return decode(self, z, y, **kwargs)
+
+    monkeypatch.setattr(Sampler, "decode", recording)
+    explore_interpolate(infogan_run[1], tmp_path / "strips.png", rows=3, steps=4, method="linear")
+    z = np.concatenate(seen).reshape(3, 4, -1)
+    ends = z[:, [0, -1]].reshape(6, -1)
+    # The digit slots [8, 18) are one-hot at both ends of a strip, c1 and c2 inside U(-1, 1).
+    np.testing.assert_allclose(ends[:, 8:18].sum(axis=1), 1.0)
+    assert set(np.unique(ends[:, 8:18])) == {0.0, 1.0}
+    assert np.all(np.abs(ends[:, 18:]) <= 1.0)

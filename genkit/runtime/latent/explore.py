@@ -67,6 +67,9 @@ def explore_interpolate(
             raise GenkitError("--pair picks images from --data; pass --data FILE.npz with arrays x and y too.")
         eps = rng.standard_normal((rows, 2, sampler.latent_dim))
         ends = from_standard_normal(sampler.manifest["prior"], eps)  # (rows, 2, latent_dim)
+        if sampler.codes is not None:  # InfoGAN: the code slots are drawn from the codes' own priors
+            flat = ends.reshape(rows * 2, sampler.latent_dim)
+            ends = sampler.codes.fill(flat, sampler.codes.draw(rng, rows * 2)).reshape(ends.shape)
         labels = label
         if sampler.conditional and label is None:
             labels = np.arange(rows) % sampler.num_classes
