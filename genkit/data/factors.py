@@ -68,23 +68,20 @@ class FactorSpace:
         f = self.index(name)
         return np.asarray(self.values[f])[factors[:, f]]
 
-    def joint_classes(self, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One class per combination of the categorical factors, e.g. shape x colour = 24.
+    @property
+    def categorical_columns(self) -> tuple:
+        """Columns of the categorical factors, e.g. (0, 1) for shape and colour."""
+        return tuple(f for f, is_category in enumerate(self.categorical) if is_category)
 
-        Returns (classes, label_of_class): the (N,) class of each row, numbered in C order
-        of the categorical factors (class = shape * 6 + colour), and the (C,) label (the
-        value index of the `label` factor) of every class, so a classifier of joint classes
-        also answers the label: `label_of_class[predicted_class]`.
-        """
-        columns = [f for f, is_category in enumerate(self.categorical) if is_category]
-        sizes = [self.sizes[f] for f in columns]
-        classes = np.ravel_multi_index(tuple(factors[:, f] for f in columns), sizes).astype(np.int32)
-        label_of_class = np.unravel_index(np.arange(int(np.prod(sizes))), sizes)[columns.index(self.index(self.label))]
-        return classes, label_of_class.astype(np.int32)
+    def joint_classes(self, factors: np.ndarray) -> np.ndarray:
+        """(N,) int32: one class per combination of the categorical factors, e.g. shape x colour = 24,
+        numbered in C order of those factors (class = shape * 6 + colour)."""
+        columns = self.categorical_columns
+        return np.ravel_multi_index(tuple(factors[:, f] for f in columns), [self.sizes[f] for f in columns]).astype(np.int32)
 
     def describe_joint(self) -> str:
-        """The joint classes in words, e.g. "shape x colour (4 x 6 = 24 classes)"."""
-        columns = [f for f, is_category in enumerate(self.categorical) if is_category]
+        """The categorical factors in words, e.g. "shape x colour (4 x 6 = 24 classes)"."""
+        columns = self.categorical_columns
         sizes = [self.sizes[f] for f in columns]
         names = " x ".join(self.names[f] for f in columns)
         return f"{names} ({' x '.join(map(str, sizes))} = {int(np.prod(sizes))} classes)"

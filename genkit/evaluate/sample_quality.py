@@ -75,10 +75,11 @@ def sample_scores(model, data, spec, wanted, protocol: dict, *, reference: str =
         fake = draw_samples(model, n, y_ref, seed)
         where = f"{n} samples (seed {seed}) vs {n} real {reference} images"
         if "mode_coverage" in distribution_scores:
-            coverage = mode_coverage(extractor.predict(fake), extractor.model.outputs[0].shape[-1])
+            coverage = mode_coverage(extractor.predict_modes(fake), extractor.num_modes)  # shapes: shape x colour
             results.update(mode_coverage=coverage["coverage"], mode_entropy=coverage["entropy"])
             protocol["mode_coverage"] = (
-                f"{n} samples (seed {seed}) classified; coverage = share of classes predicted at least once, "
+                f"{n} samples (seed {seed}) classified into the extractor's {extractor.num_modes} classes; "
+                "coverage = share of classes predicted at least once, "
                 "entropy = entropy of the predicted-class histogram / log(classes)"
             )
         if {"fid", "kid", "precision_recall"} & set(distribution_scores):

@@ -9,7 +9,8 @@ test accuracy goes with every number computed from it (`Extractor.describe()`), 
 feature space is visible next to the score it produced.
 
 - `get_extractor(data)` trains that classifier on the real training split (train +
-  validation) and caches it under `$GENKIT_CACHE/extractors` (default
+  validation) — on `shapes`, on shape x colour classes rather than the shape labels, so
+  that the features see colour (`cache` explains why) — and caches it under `$GENKIT_CACHE/extractors` (default
   `~/.cache/genkit/extractors`), keyed by a sha256 of the training images, the labels,
   the recipe and the seed; a later call with the same data loads it in about a second.
 - `Extractor.from_keras(path, data)` uses a classifier of your own instead.

@@ -4,6 +4,10 @@ A compact classifier (two 3x3 convolution + max-pool stages, a 256-unit Dense la
 output before its ReLU is the feature space, a Dense layer of logits), trained on images
 in [0, 1] with Adam and a cosine-decayed learning rate; small training sets also get
 random affine jitter (`RECIPE["augment_below"]`).
+
+With `heads` the logits are several softmax groups, one per categorical factor (shape, colour),
+trained with the sum of their cross-entropies (`heads_loss`): the features must then tell
+every factor apart, and each head learns from every image (see `cache` for why).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import keras
 import numpy as np
 
-__all__ = ["LEVELS", "RECIPE", "RECIPE_VERSION", "domain_cnn", "train_domain_cnn"]
+__all__ = ["LEVELS", "RECIPE", "RECIPE_VERSION", "domain_cnn", "heads_loss", "train_domain_cnn"]
 
 RECIPE_VERSION = "genkit-cnn-1"  # change it whenever the recipe or the training code changes what is learnt
 
@@ -106,8 +110,25 @@ def _epochs(n: int, recipe: dict) -> int:
     return int(np.clip(math.ceil(recipe["images_seen"] / n), recipe["min_epochs"], recipe["max_epochs"]))
 
 
-def train_domain_cnn(grid, labels, shape, num_classes, recipe, seed):
-    """Train the CNN on `grid` (uint16 levels of [0, 1]) and its labels; returns (model, epochs)."""
+def heads_loss(heads):
+    """Summed sparse cross-entropy of softmax groups: logits (B, sum(heads)), one group per head; y (B, len(heads))."""
+    bounds = np.cumsum((0, *heads)).tolist()
+
+    def loss(y_true, logits):
+        y_true = keras.ops.cast(y_true, "int32")
+        return sum(
+            keras.losses.sparse_categorical_crossentropy(y_true[:, h], logits[:, bounds[h] : bounds[h + 1]], from_logits=True)
+            for h in range(len(heads))
+        )
+
+    return loss
+
+
+def train_domain_cnn(grid, labels, shape, num_classes, recipe, seed, heads=None):
+    """Train the CNN on `grid` (uint16 levels of [0, 1]) and its labels; returns (model, epochs).
+
+    With `heads` (sizes summing to `num_classes`), `labels` is (N, len(heads)): one class per head.
+    """
     keras.utils.set_random_seed(seed)
     x = grid.astype(np.float32) / LEVELS  # (N, H, W, C) in [0, 1]
     model = domain_cnn(shape, num_classes, recipe)
@@ -119,7 +140,7 @@ def train_domain_cnn(grid, labels, shape, num_classes, recipe, seed):
     steps = epochs * math.ceil(len(x) / recipe["batch_size"])
     trainer.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(recipe["learning_rate"], steps)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if heads is None else heads_loss(heads),
     )
     trainer.fit(x, labels, batch_size=recipe["batch_size"], epochs=epochs, shuffle=True, verbose=0)
     return model, epochs

@@ -27,9 +27,18 @@ class Extractor:
     range of the data the extractor was made for (`value_range`); they are mapped to the
     range the network was trained on, values outside it clipped (as when saving a picture).
 
+    The network may tell apart more than the data's labels: genkit's CNN for a data set with
+    ground-truth factors (`shapes`) has one softmax head per categorical factor (shape, colour),
+    so that its features see colour as well as shape. Its logits are then the heads' groups
+    side by side (`heads`: their sizes); `predict` answers the label head, `predict_modes`
+    the combination of every head's answer (shape x colour).
+
     Attributes:
         model: the Keras classifier (images in `input_range` -> class scores).
-        accuracy: its accuracy on the data's test split.
+        accuracy: its accuracy on the data's test split, in the data's labels.
+        heads: sizes of the softmax groups in the logits, e.g. (4, 6), or None for one group
+            (the labels).
+        label_head: which group holds the labels.
         value_range: the range of the images the methods take, e.g. (-1.0, 1.0).
         input_range: the range the network itself takes: (0.0, 1.0) for genkit's CNN.
         feature_layer: name of the layer whose output `features` returns.
@@ -52,9 +61,13 @@ class Extractor:
         input_range=(0.0, 1.0),
         name: str = "",
         meta: dict | None = None,
+        heads=None,
+        label_head: int = 0,
     ):
         self.model = model
         self.accuracy = float(accuracy)
+        self.heads = None if heads is None else tuple(int(n) for n in heads)
+        self.label_head = int(label_head)
         self.feature_layer = feature_layer
         self.value_range = tuple(float(v) for v in value_range)
         self.input_range = tuple(float(v) for v in input_range)
@@ -68,30 +81,66 @@ class Extractor:
         return self._forward(x, batch_size)[0]
 
     def predict(self, x, *, batch_size: int = 500) -> np.ndarray:
-        """Predicted class of each image in `x` (in `value_range`): (N,) int64."""
-        return np.argmax(self._forward(x, batch_size)[1], axis=1)
+        """Predicted label of each image in `x` (in `value_range`): (N,) int64."""
+        scores = self._forward(x, batch_size)[1]
+        if self.heads is None:
+            return np.argmax(scores, axis=1)
+        return np.argmax(self._groups(scores)[self.label_head], axis=1)
+
+    def predict_modes(self, x, *, batch_size: int = 500) -> np.ndarray:
+        """The class of each image among all the network tells apart: (N,) int64.
+
+        With heads, the combination of the heads' answers in C order (shape * 6 + colour on
+        `shapes`, 24 classes); else the label.
+        """
+        scores = self._forward(x, batch_size)[1]
+        if self.heads is None:
+            return np.argmax(scores, axis=1)
+        return np.ravel_multi_index([np.argmax(group, axis=1) for group in self._groups(scores)], self.heads)
+
+    @property
+    def num_modes(self) -> int:
+        """How many classes `predict_modes` tells apart."""
+        return int(np.prod(self.heads)) if self.heads else int(self.model.outputs[0].shape[-1])
+
+    def _groups(self, scores: np.ndarray) -> list:
+        """The logits of each head: (N, heads[h]) arrays."""
+        return np.split(scores, np.cumsum(self.heads)[:-1], axis=1)
 
     def describe(self) -> str:
         """One line naming the network, its data and its test accuracy, for reports."""
         tested = self.meta.get("test_examples")
         on = f" on {tested:,} test images" if tested else ""
-        return f"{self.name} - test accuracy {self.accuracy:.4f}{on}"
+        if self.heads is None:
+            return f"{self.name} - test accuracy {self.accuracy:.4f}{on}"
+        classes = (self.meta.get("heads") or {}).get("classes", f"{self.num_modes} classes")
+        modes = self.meta.get("mode_accuracy", float("nan"))
+        return f"{self.name}, heads for {classes} - test accuracy {self.accuracy:.4f} (all heads right: {modes:.4f}){on}"
 
     @property
     def classifier(self) -> keras.Model:
-        """The classifier as a Keras model that takes images in `value_range` (class scores out).
+        """The classifier as a Keras model that takes images in `value_range` (one score per label out).
 
         For code written against a plain Keras classifier (`classifier.predict(x)` and
         an argmax), such as `genkit.evaluate.classifier.class_accuracy`. Unlike `predict`,
-        it does not clip values outside the range.
+        it does not clip values outside the range. With heads, it outputs the label head's logits.
         """
         scale, offset = self._affine()
-        if (scale, offset) == (1.0, 0.0):
+        layers = [keras.Input(self.model.input_shape[1:])]
+        if (scale, offset) != (1.0, 0.0):
+            layers.append(keras.layers.Rescaling(scale, offset))
+        layers.append(self.model)
+        if self.heads is not None:
+            # The label head's logits, picked out of all heads' by a fixed 0/1 matrix.
+            start = sum(self.heads[: self.label_head])
+            pick = np.eye(sum(self.heads), dtype=np.float32)[:, start : start + self.heads[self.label_head]]
+            layers.append(keras.layers.Dense(pick.shape[1], use_bias=False, trainable=False, name="label_head"))
+        if len(layers) == 2:
             return self.model
-        return keras.Sequential(
-            [keras.Input(self.model.input_shape[1:]), keras.layers.Rescaling(scale, offset), self.model],
-            name=f"{self.model.name}_in_range",
-        )
+        classifier = keras.Sequential(layers, name=f"{self.model.name}_labels")
+        if self.heads is not None:
+            classifier.get_layer("label_head").set_weights([pick])
+        return classifier
 
     @classmethod
     def from_keras(cls, path, data, *, layer: str | None = None, input_range=(0.0, 1.0)) -> Extractor:
