@@ -85,9 +85,11 @@ class StyleGAN(GenerativeModel):
         self.w_dim = self.mapping.output.shape[-1]
         self.synthesis = build_synthesis(spec.style, self.w_dim, self.data_shape)
         self.discriminator = built["discriminator"]
-        # Training state saved with the weights, so a resumed run continues them exactly.
-        self.w_avg = self.add_weight(shape=(self.w_dim,), initializer="zeros", trainable=False, name="w_avg")
-        self.path_length_mean = self.add_weight(shape=(), initializer="zeros", trainable=False, name="path_length_mean")
+        # Training state saved with the weights, so a resumed run continues them exactly; under a
+        # tf.distribute strategy each replica's update (from its own batch) is averaged.
+        state = {"initializer": "zeros", "trainable": False, "aggregation": "mean"}
+        self.w_avg = self.add_weight(shape=(self.w_dim,), name="w_avg", **state)
+        self.path_length_mean = self.add_weight(shape=(), name="path_length_mean", **state)
         self.ema = None
         if spec.train.ema:
             self.ema = [WeightAverage(self.mapping, spec.train.ema), WeightAverage(self.synthesis, spec.train.ema)]
