@@ -242,3 +242,18 @@ def test_sample_command_takes_truncation_and_mixing_and_refuses_bad_settings(exp
     assert "--crossover must be an integer in [1, 5]" in capsys.readouterr().err
     assert main(["sample", str(out), "--n", "4", "--truncation", "nan", "--out", str(png)]) == 2
     assert "--truncation must be a finite number" in capsys.readouterr().err
+
+
+def test_a_mixed_precision_run_exports_its_w_avg(tmp_path):
+    try:
+        raw = tiny_spec()
+        raw["train"]["precision"] = "mixed_float16"
+        prep = prepare(validate_dict(raw), quiet=True)
+        for _ in range(2):
+            prep.model.train_step(first_batch(prep))
+        manifest = export_run(prep, tmp_path / "export", force=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    # The ONNX files come from a float32 twin; the model's own state goes with its networks' weights.
+    np.testing.assert_allclose(manifest["style"]["w_avg"], np.asarray(prep.model.w_avg), rtol=1e-6)
+    assert np.abs(manifest["style"]["w_avg"]).max() > 0.0

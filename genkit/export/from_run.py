@@ -40,8 +40,8 @@ def _float32_copy(prep):
         twin = build_family(prep.spec, prep.data.shape, prep.data.num_classes, prep.steps_per_epoch)
     finally:
         keras.mixed_precision.set_global_policy(prep.spec.train.precision)
-    for target, source in zip(twin.networks().values(), prep.model.networks().values()):
-        target.set_weights(source.get_weights())
+    # Every weight, the networks' and the model's own (stylegan's w_avg): the twin is built alike, in the same order.
+    twin.set_weights(prep.model.get_weights())
     return twin
 
 
