@@ -27,6 +27,7 @@ from genkit.errors import GenkitError
 from genkit.runtime.codes import LatentCodes
 from genkit.runtime.diffusion import DiffusionLoop
 from genkit.manifest import load_manifest
+from genkit.runtime.prior import LatentPrior
 from genkit.runtime.providers import ORT_ERRORS, make_session
 from genkit.runtime.style import StyleSampler
 
@@ -69,7 +70,7 @@ class Sampler:
         self.is_diffusion = m.get("diffusion") is not None
         self._sampling = m.get("sampling")
         self._encoding = m.get("encoding")
-        self._prior = _Prior.from_manifest(m) if self._sampling and not self.is_diffusion else None
+        self._prior = LatentPrior.from_manifest(m) if self._sampling and not self.is_diffusion else None
         self.codes = LatentCodes.from_manifest(m) if m.get("codes") else None  # InfoGAN: codes beside z
 
         # Open every network the manifest uses now, so a missing file fails here.
@@ -354,34 +355,6 @@ class Sampler:
                 "may not match manifest.json; re-run `genkit export`."
             ) from None
         return [np.concatenate([c[k] for c in chunks]) for k in range(len(outputs))]
-
-
-class _Prior:
-    """The latent prior: N(0, I), or N(mean, L L^T) fitted to a plain autoencoder's codes."""
-
-    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int):
-        self.mean, self.scale_tril, self.latent_dim = mean, scale_tril, latent_dim
-
-    @classmethod
-    def from_manifest(cls, manifest: dict) -> _Prior:
-        d = manifest["latent_dim"]
-        prior = manifest["prior"]
-        if prior["kind"] == "standard_normal":
-            return cls(None, None, d)
-        mean = np.asarray(prior.get("mean"), dtype=np.float64)
-        tril = np.asarray(prior.get("scale_tril"), dtype=np.float64)
-        if mean.shape != (d,) or tril.shape != (d, d):
-            raise GenkitError(
-                f"{manifest['name']}: prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}); "
-                f"got {mean.shape} and {tril.shape}. Re-run `genkit export`."
-            )
-        return cls(mean, tril, d)
-
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        eps = rng.standard_normal((n, self.latent_dim))  # float64: one stream for both kinds
-        if self.mean is None:
-            return eps.astype(np.float32)
-        return (self.mean + eps @ self.scale_tril.T).astype(np.float32)  # z = mu + L eps
 
 
 def _same_shape(real, listed) -> bool:
