@@ -12,32 +12,23 @@ entry of the resolution below), so one template serves every stage.
 
 from __future__ import annotations
 
-import bisect
 import re
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from genkit.errors import Problem
+from genkit.families.progan.growth import TEMPLATE_PARAMETERS, GrowthSection, placeholders, stage_sizes
 from genkit.spec.budget_rules import SIZE_ARGUMENTS, budget
 from genkit.spec.card import ExportCard, FamilyCard, Monitor
 from genkit.spec.network_rules import last_activation, layer_entries
-from genkit.spec.schema import NetworkSpec
 from genkit.spec.section import Section
 from genkit.spec.starter import header, loss_lines
 
-__all__ = ["CARD", "TEMPLATE_PARAMETERS", "GrowthSection", "ProGANLoss", "fill_template", "stage_sizes"]
+__all__ = ["CARD", "ProGANLoss"]
 
 # Networks export.onnx.networks may also name: a stage's generator at α = 1.
 STAGE_EXPORT = r"generator_\d+x\d+"
 REMEDIES = "more growth.stable_images per stage, a lower learning rate, or a larger MinibatchStdDev group_size"
-
-# The `$name` values each template may hold, filled in per stage by the family.
-TEMPLATE_PARAMETERS = {
-    "generator_block": ("filters",),
-    "to_rgb": (),
-    "from_rgb": ("filters",),
-    "discriminator_block": ("filters", "out_filters"),
-}
 
 
 class ProGANLoss(Section):
@@ -54,116 +45,6 @@ class ProGANLoss(Section):
     )
 
 
-class GrowthSection(Section):
-    """How the networks grow: channels per resolution, the per-stage templates, and the schedule."""
-
-    filters: list[int] = Field(
-        ...,
-        min_length=2,
-        description="Channels at each resolution, from the first (the generator network's output) to the data's; "
-        "each entry doubles the size, so n entries start at data size / 2^(n-1) (ProGAN: 4x4; 32x32 images: 4 "
-        "entries, 28x28 MNIST: 3 from 7x7). Stage s fills the templates' $filters with entry s.",
-    )
-    stable_images: PositiveInt | list[PositiveInt] = Field(
-        800_000,
-        description="Real images shown to the discriminator while a resolution trains on its own (Karras et al.: "
-        "800k): one number for every resolution, or a list with one entry per resolution but the last, which "
-        "trains until the run ends (low resolutions cost little: give them more).",
-    )
-    fade_images: PositiveInt | list[PositiveInt] = Field(
-        800_000,
-        description="Real images over which a new resolution fades in: α rises linearly from 0 to 1 and both "
-        "networks blend the new block's output with the previous resolution's (Karras et al.: 800k). One number, "
-        "or a list with one entry per resolution after the first.",
-    )
-    generator_block: NetworkSpec = Field(
-        ...,
-        description="The generator block a stage adds: features (H, W, ·) -> (2H, 2W, $filters), e.g. "
-        "UpSampling2D, then two EqualizedConv2D with PixelNormalization.",
-    )
-    to_rgb: NetworkSpec = Field(
-        ...,
-        description="Features -> an image of the data's channels at every resolution (ProGAN: a linear 1x1 convolution).",
-    )
-    from_rgb: NetworkSpec = Field(
-        ..., description="An image -> $filters features at every resolution (ProGAN: a 1x1 convolution and leaky ReLU)."
-    )
-    discriminator_block: NetworkSpec = Field(
-        ...,
-        description="The discriminator block a stage adds: (2H, 2W, $filters) -> (H, W, $out_filters), $out_filters "
-        "being the resolution below's entry; e.g. two EqualizedConv2D, then AveragePooling2D.",
-    )
-
-    @property
-    def stages(self) -> int:
-        return len(self.filters)
-
-    def phase_images(self, key: str) -> list[int]:
-        """`stable_images` or `fade_images` as one count per growth step (n − 1 of them)."""
-        value = getattr(self, key)
-        return list(value) if isinstance(value, list) else [value] * (self.stages - 1)
-
-    @property
-    def phase_starts(self) -> list[int]:
-        """The image count at which each phase begins: phase 0 is the first resolution on its own, then
-        phase 2s − 1 fades stage s in and phase 2s trains it on its own, until the run ends."""
-        starts = [0]
-        for stable, fade in zip(self.phase_images("stable_images"), self.phase_images("fade_images"), strict=False):
-            starts += [starts[-1] + stable, starts[-1] + stable + fade]
-        return starts
-
-    def phase_at(self, images: int) -> int:
-        """The phase after `images` real images."""
-        return bisect.bisect_right(self.phase_starts, images) - 1
-
-    def phase_start(self, phase: int) -> int:
-        return self.phase_starts[phase]
-
-    def alpha_at(self, images: int) -> float | None:
-        """α after `images` real images: rising from 0 to 1 over a fade-in, None in a stable phase."""
-        phase = self.phase_at(images)
-        return None if phase % 2 == 0 else min((images - self.phase_start(phase)) / self.fade_length(phase), 1.0)
-
-    def fade_length(self, phase: int) -> int:
-        """Images over which fade-in phase `phase` (odd) raises α from 0 to 1."""
-        return self.phase_images("fade_images")[(phase - 1) // 2]
-
-
-def stage_sizes(image_size: int, stages: int) -> list[int] | None:
-    """The side of each stage's images, doubling up to `image_size`; None when it does not halve to >= 2."""
-    step = 2 ** (stages - 1)
-    if image_size % step or image_size // step < 2:
-        return None
-    return [image_size // step * 2**s for s in range(stages)]
-
-
-def fill_template(template: NetworkSpec, values: dict) -> NetworkSpec:
-    """The template with every value written `$name` replaced by `values[name]`."""
-
-    def fill(value):
-        if isinstance(value, str) and value.startswith("$") and value[1:] in values:
-            return values[value[1:]]
-        if isinstance(value, dict):
-            return {k: fill(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fill(v) for v in value]
-        return value
-
-    return template.model_copy(update={"layers": fill(template.layers), "graph": fill(template.graph)})
-
-
-def _placeholders(value, path=()):
-    """(path, name) of every `$name` value in a layer list or graph."""
-    if isinstance(value, str) and value.startswith("$"):
-        yield path, value[1:]
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _placeholders(item, path + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _placeholders(item, path + (i,))
-
-
 # --------------------------------------------------------------------------- rules
 def check_template_parameters(spec):
     """Each template writes only the `$names` its stages fill; the first-stage networks none."""
@@ -176,7 +57,7 @@ def check_template_parameters(spec):
     problems = []
     for where, net, names in bodies:
         for key in ("layers", "graph"):
-            for path, name in _placeholders(getattr(net, key), where + (key,)):
+            for path, name in placeholders(getattr(net, key), where + (key,)):
                 if name not in names:
                     allowed = ", ".join(f"${n}" for n in names) or "none: it is built once"
                     problems.append(

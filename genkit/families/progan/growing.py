@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from genkit.errors import Problem, SpecError
-from genkit.families.progan.card import fill_template
+from genkit.families.progan.growth import fill_template
 from genkit.modeling.networks import check_one_score
 from genkit.nets import build_network
 

@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.errors import Problem, SpecError
-from genkit.families.progan.card import CARD, stage_sizes
+from genkit.families.progan.card import CARD
 from genkit.families.progan.growing import (
     build_discriminator,
     build_generator,
@@ -52,6 +52,7 @@ from genkit.families.progan.growing import (
     side_name,
     trained_parts,
 )
+from genkit.families.progan.growth import stage_sizes
 from genkit.losses import drift_penalty, gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from genkit.manifest import ExportPlan, SamplingFacts
 from genkit.modeling.adversarial import draw_latents
