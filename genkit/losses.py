@@ -20,10 +20,13 @@ __all__ = [
     "drift_penalty",
     "feature_matching_loss",
     "gaussian_code_nll",
+    "gaussian_log_density",
     "generator_loss",
     "gradient_penalty",
     "js_divergence_lower_bound",
+    "kl_decomposition",
     "kl_divergence_normal",
+    "kl_divergence_normal_per_unit",
     "kl_sparsity_penalty",
     "l1_sparsity_penalty",
     "least_squares_discriminator_loss",
@@ -73,9 +76,14 @@ def kl_divergence_normal(mean, log_var):
 
     Closed form (Kingma & Welling 2014, appendix B): −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²).
     """
+    return ops.sum(kl_divergence_normal_per_unit(mean, log_var), axis=-1)
+
+
+def kl_divergence_normal_per_unit(mean, log_var):
+    """KL(N(μ_j, σ_j²) ‖ N(0, 1)) per latent unit, −½ (1 + log σ_j² − μ_j² − σ_j²): same shape as `mean`."""
     mean = ops.cast(mean, "float32")
     log_var = ops.cast(log_var, "float32")
-    return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
+    return -0.5 * (1.0 + log_var - ops.square(mean) - ops.exp(log_var))
 
 
 def kl_sparsity_penalty(activations, target: float):
@@ -311,3 +319,51 @@ def gaussian_code_nll(codes, mean, log_std=None):
     scaled = (codes - mean) * ops.exp(-log_std)
     nll = 0.5 * ops.square(scaled) + log_std + 0.5 * math.log(2.0 * math.pi)
     return ops.mean(per_example_sum(nll))
+
+
+# --------------------------------------------------------------------------- disentanglement
+# β-TCVAE (Chen et al. 2018, eq. 2): averaged over the data, the VAE's KL term splits into
+#   E_p(n) KL(q(z|n) ‖ p(z)) = I_q(z; n) + KL(q(z) ‖ Π_j q(z_j)) + Σ_j KL(q(z_j) ‖ p(z_j)),
+# index-code mutual information, total correlation and dimension-wise KL. The aggregate posterior
+# q(z) = (1/N) Σ_n q(z|n) is a sum over the whole training set; minibatch-weighted sampling
+# estimates it from one batch.
+
+
+def gaussian_log_density(z, mean, log_var):
+    """log N(z; mean, exp(log_var)) per element (no reduction; the arguments broadcast)."""
+    z, mean, log_var = (ops.cast(v, "float32") for v in (z, mean, log_var))
+    return -0.5 * (math.log(2.0 * math.pi) + log_var + ops.square(z - mean) * ops.exp(-log_var))
+
+
+def kl_decomposition(z, mean, log_var, dataset_size: int):
+    """(mutual_information, total_correlation, dimension_wise_kl): batch estimates of eq. 2's terms, in nats.
+
+    `z` (M, D) holds one draw z_i ~ q(z | x_i) per example of the batch, whose posteriors are
+    N(`mean`, exp(`log_var`)); the batch is drawn from `dataset_size` (N) training images.
+    Minibatch-weighted sampling (Chen et al. 2018, their training estimator) estimates the aggregate
+    densities at each z_i from the batch's own posteriors:
+
+        log q(z_i)   ≈ log Σ_k q(z_i | x_k) − log(N·M)
+        log q(z_ij)  ≈ log Σ_k q(z_ij | x_k) − log(N·M)        (dimension j alone)
+
+    and the terms are batch means of log q(z_i|x_i) − log q(z_i) (mutual information),
+    log q(z_i) − Σ_j log q(z_ij) (total correlation) and Σ_j log q(z_ij) − log p(z_i)
+    (dimension-wise KL). They sum to the one-draw estimate of the KL. N moves the estimates
+    by constants (the total correlation by (D − 1)·log N), so it changes what is logged but
+    not a gradient. The estimator is biased for small M; the total correlation can come out
+    slightly negative.
+    """
+    z, mean, log_var = (ops.cast(v, "float32") for v in (z, mean, log_var))
+    batch = ops.cast(ops.shape(z)[0], "float32")
+    log_nm = math.log(dataset_size) + ops.log(batch)
+    # log q(z_ij | x_k) for every pair of examples i, k and dimension j: (M, M, D)
+    pairs = gaussian_log_density(z[:, None, :], mean[None, :, :], log_var[None, :, :])
+    log_q_z = ops.logsumexp(ops.sum(pairs, axis=2), axis=1) - log_nm  # (M,)
+    log_q_marginals = ops.sum(ops.logsumexp(pairs, axis=1) - log_nm, axis=1)  # (M,): Σ_j log q(z_ij)
+    log_q_z_given_x = ops.sum(gaussian_log_density(z, mean, log_var), axis=1)  # (M,)
+    log_p_z = ops.sum(gaussian_log_density(z, 0.0, 0.0), axis=1)  # (M,): N(0, I)
+    return (
+        ops.mean(log_q_z_given_x - log_q_z),
+        ops.mean(log_q_z - log_q_marginals),
+        ops.mean(log_q_marginals - log_p_z),
+    )

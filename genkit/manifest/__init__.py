@@ -33,6 +33,8 @@
                                                      # "num_ws": 8, "w_avg": [...], "coarse": [0, 1, 2, 3],
                                                      # "fine": [4, 5, 6, 7]}; "sampling" then names the
                                                      # synthesis network and its "ws" input
+     "latent_kl": [3.1, 0.02, ...],                  # VAEs: mean KL(q(z_j|x) ‖ N(0, 1)) per latent
+                                                     # dimension, nats (traverse orders rows by it)
      "networks": {"decoder": {"file": "decoder.onnx",
                               "inputs": [{"name": "z", "shape": [null, 16], "dtype": "float32"}, ...],
                               "outputs": [...], "parity_max_abs_diff": 2e-7,

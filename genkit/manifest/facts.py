@@ -301,8 +301,8 @@ class Manifest(_Open):
 
     Caps: data.shape's product <= MAX_SAMPLE_VALUES, 1 <= latent_dim <= MAX_LATENT_DIM,
     2 <= num_classes <= MAX_CLASSES, 1 <= diffusion.timesteps <= MAX_TIMESTEPS, at most MAX_CODES
-    codes; a Gaussian prior's mean and scale_tril must have latent_dim entries, and the codes'
-    slices follow z and each other up to latent_dim.
+    codes; a Gaussian prior's mean and scale_tril, and latent_kl, must have latent_dim entries, and
+    the codes' slices follow z and each other up to latent_dim.
     """
 
     format: Literal[1]
@@ -321,6 +321,12 @@ class Manifest(_Open):
     created_utc: Optional[StrictStr] = None
     sample_grid: Optional[StrictStr] = None
     style: StyleFacts | None = None
+    latent_kl: list[Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)]] | None = Field(
+        None,
+        max_length=MAX_LATENT_DIM,
+        description="VAE exports: the mean KL(q(z_j|x) ‖ N(0, 1)) of each latent dimension j, in nats; "
+        "latent_dim numbers >= 0. `genkit explore traverse` orders its rows by it.",
+    )
 
     @field_validator("versions")
     @classmethod
@@ -336,6 +342,12 @@ class Manifest(_Open):
             tril = p.scale_tril
             if p.mean is None or len(p.mean) != d or tril is None or len(tril) != d or any(len(r) != d for r in tril):
                 raise ValueError(f"prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}) for latent_dim {d}")
+        return self
+
+    @model_validator(mode="after")
+    def _latent_kl_fits(self):
+        if self.latent_kl is not None and len(self.latent_kl) != self.latent_dim:
+            raise ValueError(f"latent_kl holds {len(self.latent_kl)} numbers; expected one per latent dimension ({self.latent_dim})")
         return self
 
     @model_validator(mode="after")

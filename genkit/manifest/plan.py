@@ -31,6 +31,7 @@ class ExportPlan(BaseModel):
     translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
     codes: CodesFacts | None = Field(None, description="InfoGAN: the latent codes' slices of the generator's input and their recognition network.")
     style: StyleFacts | None = Field(None, description="Style-based generators: mapping and synthesis networks, w_avg, noise inputs.")
+    latent_kl: list[float] | None = Field(None, description="VAEs: each latent dimension's mean KL(q(z_j|x) ‖ N(0, 1)), nats.")
     input_ranges: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
 
     def facts(self, chosen) -> dict:
@@ -60,6 +61,8 @@ class ExportPlan(BaseModel):
             # The slices describe the generator's input; the recognition network goes only with its file.
             recognition = self.codes.recognition if self.codes.recognition and self.codes.recognition.network in chosen else None
             facts["codes"] = self.codes.model_copy(update={"recognition": recognition}).model_dump(exclude_none=True)
+        if self.latent_kl is not None:
+            facts["latent_kl"] = list(self.latent_kl)
         if self.style is not None:
             # A style export samples through mapping and synthesis both: without either it cannot sample.
             whole = {self.style.mapping, self.style.synthesis} <= set(chosen)

@@ -5,13 +5,14 @@ A section used by one family only lives in that family's card.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field
 
-from genkit.spec.section import Section
+from genkit.errors import Problem
+from genkit.spec.section import Section, changed
 
-__all__ = ["FeatureMatchingSpec", "GANLoss", "ReconstructionLoss", "VAELoss"]
+__all__ = ["FeatureMatchingSpec", "GANLoss", "KLCapacitySpec", "ReconstructionLoss", "VAELoss", "check_kl_options_combine"]
 
 
 class ReconstructionLoss(Section):
@@ -22,6 +23,20 @@ class ReconstructionLoss(Section):
     )
 
 
+class KLCapacitySpec(Section):
+    """Annealed capacity (Burgess et al. 2018, "Understanding disentangling in β-VAE"): the KL
+    term becomes γ·|KL(q(z|x) ‖ p(z)) − C|, its target C raised linearly, so the code gains
+    information a little at a time."""
+
+    max_nats: float = Field(
+        ..., gt=0.0, description="C_max: the KL (nats per example) C reaches at the end of the ramp. Burgess et al.: 25 on dSprites."
+    )
+    epochs: int = Field(
+        ..., ge=1, description="C rises linearly, per step, from 0 to max_nats over this many epochs and stays there after."
+    )
+    weight: float = Field(1000.0, gt=0.0, description="γ: weight of |KL − C|, large so the KL tracks C (Burgess et al.: 1000).")
+
+
 class VAELoss(ReconstructionLoss):
     kl_weight: float = Field(
         1.0, ge=0.0, description="beta: weight of the KL term; > 1 trades reconstruction for disentanglement."
@@ -29,6 +44,36 @@ class VAELoss(ReconstructionLoss):
     kl_warmup_epochs: int = Field(
         0, ge=0, description="Ramp the KL weight linearly from 0 to kl_weight over this many epochs."
     )
+    total_correlation_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="β-TCVAE (Chen et al. 2018): the weight of the total correlation term of the KL, estimated by "
+        "minibatch-weighted sampling; the index-code mutual information and dimension-wise KL keep kl_weight. "
+        "null: off (the KL is weighted as a whole); 1 is the plain ELBO.",
+    )
+    kl_capacity: KLCapacitySpec | None = Field(
+        None,
+        description="Annealed capacity (Burgess et al. 2018): the KL term becomes γ·|KL − C| with C rising "
+        "linearly from 0 to max_nats. null: off.",
+    )
+
+
+def check_kl_options_combine(spec):
+    """kl_capacity replaces the KL term's weight and schedule: kl_weight, kl_warmup_epochs and
+    total_correlation_weight would be silently ignored beside it, so they are refused."""
+    loss = spec.loss
+    if loss.kl_capacity is None:
+        return []
+    why = {
+        "kl_weight": "kl_capacity.weight (γ) weighs the KL term in place of kl_weight",
+        "kl_warmup_epochs": "kl_capacity.epochs already schedules the KL term (C rises from 0)",
+        "total_correlation_weight": "the capacity objective constrains the KL as a whole, not its total correlation",
+    }
+    return [
+        Problem(("loss", name), f"is set beside loss.kl_capacity, but {reason}.", f"Remove loss.{name}, or remove loss.kl_capacity.")
+        for name, reason in why.items()
+        if changed(loss, name)
+    ]
 
 
 class FeatureMatchingSpec(Section):
@@ -69,6 +114,6 @@ class GANLoss(Section):
         description="s: one-sided label smoothing (Salimans et al. 2016): real images get target 1 − s, "
         "generated ones keep 0.",
     )
-    feature_matching: Optional[FeatureMatchingSpec] = Field(
+    feature_matching: FeatureMatchingSpec | None = Field(
         None, description="Feature matching on a discriminator layer (null: none)."
     )

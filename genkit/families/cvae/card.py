@@ -7,7 +7,7 @@ networks when `model.condition` is set, as this card requires.
 from __future__ import annotations
 
 from genkit.spec.card import ExportCard, FamilyCard
-from genkit.spec.loss_sections import VAELoss
+from genkit.spec.loss_sections import VAELoss, check_kl_options_combine
 from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
 
 __all__ = ["CARD"]
@@ -37,8 +37,10 @@ CARD = FamilyCard(
     condition='required',
     output_roles=("decoder",),
     likelihood=True,
-    logs=("loss", "reconstruction", "kl", "neg_elbo"),
+    # The last three only with loss.total_correlation_weight (the KL decomposition of β-TCVAE).
+    logs=("loss", "reconstruction", "kl", "neg_elbo", "mutual_information", "total_correlation", "dimension_wise_kl"),
     loss_networks={"kl": "encoder"},
     export=ExportCard(networks=("decoder", "encoder"), sampling="prior"),
+    rules=(check_kl_options_combine,),
     starter=starter,
 )

@@ -17,6 +17,30 @@ Gaussian decoder up to constants) and the KL term has the closed form of
 `genkit.losses.kl_divergence_normal`. The negative ELBO (β = 1) is reported by
 `test_step` as `neg_elbo`, in nats per example.
 
+β-TCVAE (Chen, Li, Grosse & Duvenaud, "Isolating sources of disentanglement in VAEs",
+NeurIPS 2018; `loss.total_correlation_weight` β_TC). Averaged over the data, the KL term is
+(their eq. 2)
+
+    E_p(x) KL(q(z|x) ‖ p(z)) = I_q(z; x) + KL(q(z) ‖ Π_j q(z_j)) + Σ_j KL(q(z_j) ‖ p(z_j))
+                               mutual info   total correlation     dimension-wise KL
+
+and only the total correlation (TC) penalises statistically dependent latents. The model
+keeps the closed-form KL and re-weights TC alone:
+
+    L = E_q[−log p(x | z)] + t · (β · KL + (β_TC − β) · TC)        (t: the warm-up, 0 → 1)
+
+so the three terms carry β, β_TC and β (the paper's α = γ = 1 at β = 1). TC, I and the
+dimension-wise KL are estimated on each batch by minibatch-weighted sampling with the N
+images an epoch draws from (`genkit.losses.kl_decomposition`) and logged.
+
+Annealed capacity (Burgess et al., "Understanding disentangling in β-VAE", 2018;
+`loss.kl_capacity`) replaces the KL term by
+
+    L = E_q[−log p(x | z)] + γ · |KL − C_t|,   C_t = C_max · min(1, step / steps of the ramp)
+
+so the KL is held near a capacity C_t that grows linearly. Both ramps read the optimizer's
+step counter, which checkpoints save: a resumed run continues them where they were.
+
 With `model.condition` set (the cvae family's card names this class too), a class label y
 goes to both networks: tiled over the image as extra input channels of the encoder and
 joined to z for the decoder (one-hot or a learned embedding, `model.condition.encoding`),
@@ -30,11 +54,12 @@ and after training `decoder(z, y)` draws class y for any z ~ N(0, I).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import genkit.manifest as manifest
 from genkit.families.vae.card import CARD
-from genkit.losses import kl_divergence_normal, reconstruction_loss
+from genkit.losses import kl_decomposition, kl_divergence_normal, kl_divergence_normal_per_unit, reconstruction_loss
 from genkit.modeling.base import GenerativeModel
 from genkit.modeling.networks import (
     build_all,
@@ -54,7 +79,8 @@ __all__ = ["VAE"]
 class VAE(GenerativeModel):
     """q(z | x[, y]) as Dense heads on the encoder trunk, p(x | z[, y]) as the decoder; the ELBO.
 
-    `steps_per_epoch` turns the KL warm-up, given in epochs, into steps.
+    `steps_per_epoch` turns the KL warm-up and the capacity ramp, given in epochs, into steps,
+    and with data.batch_size gives the N of the total-correlation estimator.
     """
 
     def __init__(self, spec, data_shape, num_classes=None, steps_per_epoch=1):
@@ -78,8 +104,12 @@ class VAE(GenerativeModel):
         check_output_shape(self.decoder, "decoder", data_shape)
         self.sampling = Sampling(seed=spec.seed, name="sampling")
         self.kl_target = float(spec.loss.kl_weight)
-        self.kl_warmup_epochs = spec.loss.kl_warmup_epochs
-        self.kl_warmup_steps = self.kl_warmup_epochs * steps_per_epoch
+        self.total_correlation_weight = spec.loss.total_correlation_weight
+        self.capacity = spec.loss.kl_capacity
+        # The rules refuse a warm-up beside a capacity, so one ramp schedules the KL term.
+        ramp_epochs = self.capacity.epochs if self.capacity is not None else spec.loss.kl_warmup_epochs
+        self.kl_ramp_steps = ramp_epochs * steps_per_epoch
+        self.dataset_size = steps_per_epoch * spec.data.batch_size  # N: the images one epoch draws from
 
     # -- networks ----------------------------------------------------------------------
     def _build_encoder(self, spec, trunks):
@@ -111,15 +141,23 @@ class VAE(GenerativeModel):
         return self.num_classes if self.conditional else None
 
     # -- the objective -------------------------------------------------------------------
-    def current_kl_weight(self):
-        """β_t = β · min(1, step / warm-up steps): a per-step linear ramp (resumes with the optimizer)."""
-        if self.kl_warmup_steps <= 0:
-            return tf.constant(self.kl_target, tf.float32)
+    def kl_ramp(self):
+        """t = min(1, step / ramp steps): the warm-up's or the capacity's progress (resumes with the optimizer)."""
+        if self.kl_ramp_steps <= 0:
+            return tf.constant(1.0, tf.float32)
         step = tf.cast(self.optimizer.iterations, tf.float32)
-        return self.kl_target * tf.minimum(1.0, step / float(self.kl_warmup_steps))
+        return tf.minimum(1.0, step / float(self.kl_ramp_steps))
+
+    def current_kl_weight(self):
+        """β_t = β · t: the KL weight at this step."""
+        return self.kl_target * self.kl_ramp()
+
+    def current_capacity(self):
+        """C_t = C_max · t: the KL the capacity objective holds at this step."""
+        return self.capacity.max_nats * self.kl_ramp()
 
     def elbo_terms(self, x, y, training):
-        """(reconstruction, kl): the ELBO's two terms, batch means."""
+        """(reconstruction, kl, posterior): the ELBO's two terms as batch means, and (z, z_mean, z_log_var)."""
         # 1. q(z|x): mean and log-variance heads on the encoder trunk.
         z_mean, z_log_var = self.encoder(self._encoder_inputs(x, y), training=training)
         # 2. z = μ + σ·ε (reparameterisation).
@@ -129,28 +167,45 @@ class VAE(GenerativeModel):
         reconstruction = reconstruction_loss(self.reconstruction, x, x_hat)
         # 4. KL(q(z|x) ‖ N(0, I)) in closed form.
         kl = tf.reduce_mean(kl_divergence_normal(z_mean, z_log_var))
-        return reconstruction, kl
+        return reconstruction, kl, (z, z_mean, z_log_var)
+
+    def kl_penalty(self, kl, posterior, ramp):
+        """(what the loss adds for the KL at ramp progress t, the KL decomposition's logs)."""
+        # 5a. Annealed capacity: γ·|KL − C_t|.
+        if self.capacity is not None:
+            return self.capacity.weight * tf.abs(kl - self.capacity.max_nats * ramp), {}
+        # 5b. β-VAE: β_t·KL.
+        penalty = self.kl_target * ramp * kl
+        if self.total_correlation_weight is None:
+            return penalty, {}
+        # 5c. β-TCVAE: eq. 2's terms by minibatch-weighted sampling; TC's weight moves from β to β_TC.
+        mutual_information, total_correlation, dimension_wise_kl = kl_decomposition(*posterior, self.dataset_size)
+        penalty += (self.total_correlation_weight - self.kl_target) * ramp * total_correlation
+        logs = {"mutual_information": mutual_information, "total_correlation": total_correlation, "dimension_wise_kl": dimension_wise_kl}
+        return penalty, logs
 
     def train_step(self, data):
         x, y = unpack(data)
-        kl_weight = self.current_kl_weight()
+        ramp = self.kl_ramp()
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.elbo_terms(x, y, training=True)
-            loss = reconstruction + kl_weight * kl
+            reconstruction, kl, posterior = self.elbo_terms(x, y, training=True)  # steps 1-4
+            penalty, decomposition = self.kl_penalty(kl, posterior, ramp)  # step 5
+            loss = reconstruction + penalty
             scaled = scaled_loss(loss, self.optimizer)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        values = {"loss": loss, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl}
-        return track(self.trackers, values, current={"kl_weight": kl_weight})  # the ramp's value, not an average
+        values = {"loss": loss, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl, **decomposition}
+        # The ramp's value at this step, not an average.
+        schedule = {"kl_capacity": self.capacity.max_nats * ramp} if self.capacity is not None else {"kl_weight": self.kl_target * ramp}
+        return track(self.trackers, values, current=schedule)
 
     def test_step(self, data):
         x, y = unpack(data)
-        reconstruction, kl = self.elbo_terms(x, y, training=False)
-        return track(
-            self.trackers,
-            {"loss": reconstruction + self.kl_target * kl, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl},
-            batch=tf.shape(x)[0],
-        )
+        reconstruction, kl, posterior = self.elbo_terms(x, y, training=False)
+        # The objective at the ramp's end, so val_loss compares across epochs (keep_best).
+        penalty, decomposition = self.kl_penalty(kl, posterior, tf.constant(1.0))
+        values = {"loss": reconstruction + penalty, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl, **decomposition}
+        return track(self.trackers, values, batch=tf.shape(x)[0])
 
     def call(self, inputs, training=False):
         x, y = unpack(inputs)
@@ -177,6 +232,22 @@ class VAE(GenerativeModel):
         """Decoded prior draws from the spec seed; a row per class when conditional."""
         return prior_preview(self.decoder, self.latent_dim, self.seed, self._label_classes())
 
+    def latent_kl(self, x, y=None, limit: int = 2000, batch: int = 250) -> list[float]:
+        """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent dimension j over up to `limit` images, in nats.
+
+        Dimensions near 0 carry no information about x (posterior collapse); `genkit explore
+        traverse` orders its rows by these. The images are spread evenly over `x`, which may be
+        sorted by class.
+        """
+        pick = np.unique(np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int))
+        totals = np.zeros(self.latent_dim)
+        for at in range(0, len(pick), batch):
+            rows = pick[at : at + batch]
+            labels = None if y is None else np.asarray(y)[rows]
+            z_mean, z_log_var = self.encoder(self._encoder_inputs(np.asarray(x)[rows], labels), training=False)
+            totals += np.sum(np.asarray(kl_divergence_normal_per_unit(z_mean, z_log_var)), axis=0)
+        return [float(v) for v in totals / len(pick)]
+
     def export_plan(self, x_train, y_train=None) -> manifest.ExportPlan:
         label = "y" if self.conditional else None
         return manifest.ExportPlan(
@@ -186,4 +257,5 @@ class VAE(GenerativeModel):
             prior={"kind": "standard_normal"},
             sampling=manifest.SamplingFacts(network="decoder", latent_input="z", label_input=label, output="x"),
             encoding=manifest.EncodingFacts(network="encoder", image_input="x", label_input=label, outputs=["z_mean", "z_log_var"]),
+            latent_kl=self.latent_kl(x_train, y_train if self.conditional else None),
         )

@@ -10,8 +10,10 @@ factor:
   the paper, to show where the factor keeps going).
 - `latent_traversals`: any other latent export: one row per dimension of z, around one prior
   draw, that dimension moved over `span` prior standard deviations. Which dimensions and in
-  which order is `traversal_dimensions`'s choice (the first ones, in index order); a VAE
-  ordering by each dimension's KL plugs in there, leaving the grid as it is.
+  which order is `traversal_dimensions`'s choice: a VAE export records each dimension's mean
+  KL(q(z_j|x) ‖ N(0, 1)) (manifest `latent_kl`), and its rows go highest KL first, each
+  labelled with it, so the dimensions that carry information lead and collapsed ones (KL ≈ 0)
+  come last; other exports keep index order.
 - `traversal_grid`: decode the blocks and write the PNG (rows of unequal length are padded).
 - `explore_traverse`: `genkit explore EXPORT traverse --out grid.png`.
 
@@ -78,9 +80,12 @@ def code_traversals(sampler: Sampler, *, rows: int = 4, steps: int = 10, span=(-
 
 
 def traversal_dimensions(sampler: Sampler, dims=None) -> list[int]:
-    """The latent dimensions to traverse, in row order: `dims` as given, else the first MAX_TRAVERSE_DIMS."""
+    """The latent dimensions to traverse, in row order: `dims` as given, else MAX_TRAVERSE_DIMS of them,
+    highest KL first when the export records each dimension's KL (`latent_kl`), else in index order."""
     if dims is None:
-        return list(range(min(sampler.latent_dim, MAX_TRAVERSE_DIMS)))
+        kl = sampler.manifest.get("latent_kl")
+        order = range(sampler.latent_dim) if kl is None else sorted(range(sampler.latent_dim), key=lambda d: (-kl[d], d))
+        return list(order)[:MAX_TRAVERSE_DIMS]
     chosen = [int(d) for d in dims]
     bad = [d for d in chosen if not 0 <= d < sampler.latent_dim]
     if bad:
@@ -106,7 +111,9 @@ def latent_traversals(sampler: Sampler, dims, *, steps: int = 10, span=(-2.0, 2.
     latents = np.repeat(base[None, None, :], len(dims), axis=0).repeat(steps, axis=1)  # (dims, steps, d)
     for row, dim in enumerate(dims):
         latents[row, :, dim] = mean[dim] + along * std[dim]
-    return [Traversal([f"z{dim}" for dim in dims], latents)]
+    kl = sampler.manifest.get("latent_kl")
+    labels = [f"z{dim}" if kl is None else f"z{dim} KL {kl[dim]:.2f}" for dim in dims]
+    return [Traversal(labels, latents)]
 
 
 def traversal_grid(sampler: Sampler, path, blocks: list[Traversal], *, label=None) -> np.ndarray:
@@ -153,7 +160,13 @@ def explore_traverse(
             raise GenkitError(f"--rows sets the rows per code of InfoGAN exports; {sampler.name} gets a row per latent dimension (--dims).")
         chosen = traversal_dimensions(sampler, dims)
         blocks = latent_traversals(sampler, chosen, seed=seed, **options)
-        what = f"{len(chosen)} of its {sampler.latent_dim} latent dimensions, a row each"
+        if dims is not None:
+            order = "in the order of --dims"
+        elif sampler.manifest.get("latent_kl") is not None:
+            order = "highest KL(q(z_j|x) ‖ N(0, 1)) first, each labelled with it in nats"
+        else:
+            order = "in index order: the export records no per-dimension KL"
+        what = f"{len(chosen)} of its {sampler.latent_dim} latent dimensions, a row each, {order}"
     traversal_grid(sampler, out, blocks, label=label)
     return (
         f"Wrote traversals of {sampler.name} ({what}) to {out} in {time.perf_counter() - start:.2f} s "
