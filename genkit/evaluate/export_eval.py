@@ -19,12 +19,13 @@ import numpy as np
 from genkit.data import load_data
 from genkit.errors import GenkitError
 from genkit.evaluate.codes import code_accuracy_scores
+from genkit.evaluate.disentanglement import disentanglement_scores
 from genkit.evaluate.metrics import per_pixel_errors
 from genkit.evaluate.sample_quality import sample_scores
 from genkit.evaluate.translation import translation_scores
 from genkit.runtime import Sampler
 from genkit.spec import validate_dict
-from genkit.spec.schema import SAMPLE_METRICS, TRANSLATION_METRICS
+from genkit.spec.schema import DISENTANGLEMENT_METRICS, SAMPLE_METRICS, TRANSLATION_METRICS
 
 __all__ = ["ExportedModel", "evaluate_export"]
 
@@ -82,6 +83,9 @@ def evaluate_export(export_dir, **options) -> dict:
     if "code_accuracy" in wanted:
         # Q through the exported discriminator (its code heads), as `Sampler.infer_codes` reads them.
         results.update(code_accuracy_scores(sampler.infer_codes, spec, data, protocol))
+    if set(DISENTANGLEMENT_METRICS) & set(wanted):
+        # The ONNX encoder's first output (z_mean for a VAE), as `Sampler.encode` reads it.
+        results.update(disentanglement_scores(sampler.encode, spec, data, wanted, protocol, conditional=sampler.conditional))
     if set(TRANSLATION_METRICS) & set(wanted):
         # The Sampler translates like the family does (directions, translate): the same scores, through ONNX.
         paired = spec.data.translation.pairing == "paired"

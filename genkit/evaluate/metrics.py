@@ -16,10 +16,11 @@ import tensorflow as tf
 
 from genkit.atomic import atomic_write_text
 from genkit.evaluate.codes import code_accuracy_scores
+from genkit.evaluate.disentanglement import disentanglement_scores
 from genkit.evaluate.likelihood import importance_weighted_nll
 from genkit.evaluate.sample_quality import sample_scores
 from genkit.evaluate.translation import translation_scores
-from genkit.spec.schema import SAMPLE_METRICS, TRANSLATION_METRICS
+from genkit.spec.schema import DISENTANGLEMENT_METRICS, SAMPLE_METRICS, TRANSLATION_METRICS
 from genkit.train.keep_best import best_state
 
 __all__ = ["evaluate_model", "format_table", "per_pixel_errors", "write_metrics"]
@@ -63,6 +64,8 @@ def evaluate_model(prep) -> dict:
         results.update(sample_scores(model, data, spec, wanted, protocol))
     if "code_accuracy" in wanted:
         results.update(code_accuracy_scores(model.infer_codes, spec, data, protocol))
+    if set(DISENTANGLEMENT_METRICS) & set(wanted):
+        results.update(disentanglement_scores(_encode(model), spec, data, wanted, protocol, conditional=model.conditional))
     if set(TRANSLATION_METRICS) & set(wanted):
         paired = spec.data.translation.pairing == "paired"
         results.update(translation_scores(model, x, y, wanted, spec.data.range, protocol, paired=paired))
@@ -79,6 +82,16 @@ def _reconstruction(model, batches, x, value_range, logs) -> dict:
     # Per-pixel errors of the deterministic reconstruction (the posterior mean for VAEs).
     x_hat = np.concatenate([np.asarray(model(b, training=False)) for b in batches])
     return {"reconstruction": logs["reconstruction"], **per_pixel_errors(x, x_hat, value_range)}
+
+
+def _encode(model):
+    """(x, y) -> codes: the encoder's first output, a VAE's posterior mean or an autoencoder's code."""
+
+    def encode(x, y=None):
+        codes = model.encoder.predict(x if y is None else [x, y], batch_size=256, verbose=0)
+        return codes[0] if isinstance(codes, list) else codes
+
+    return encode
 
 
 def per_pixel_errors(x, x_hat, value_range) -> dict:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from genkit.errors import Problem
 from genkit.spec.card import card, cards
 from genkit.spec.data_section import BUILTIN_SOURCES, DATA_SOURCES, DERIVATIONS, STREAMED_SOURCES
-from genkit.spec.schema import SAMPLE_METRICS, TRANSLATION_METRICS
+from genkit.spec.schema import DISENTANGLEMENT_METRICS, SAMPLE_METRICS, TRANSLATION_METRICS
 from genkit.spec.section import changed
 
 __all__ = [
     "check_data_options_apply_to_source",
+    "check_disentanglement_metrics",
     "check_shapes_are_square",
     "check_translation_data",
     "check_translation_metrics",
 ]
 
 SHAPES_MIN_SIZE = 16  # a 16x16 shape of the smallest scale still spans about five pixels
+FACTOR_SOURCES = ("shapes",)  # sources that know every image's ground-truth factors (Dataset.factors_*)
 
 
 _IN_MEMORY = tuple(s for s in DATA_SOURCES if s not in STREAMED_SOURCES)
@@ -139,4 +141,29 @@ def check_translation_metrics(spec):
     best = spec.train.keep_best
     if best is not None and best.metric in SAMPLE_METRICS:
         problems.append(Problem(("train", "keep_best", "metric"), f"{best.metric!r} scores samples drawn from a prior; the {family} family has none.", "Use val_loss."))
+    return problems
+
+
+def check_disentanglement_metrics(spec):
+    """mig, dci and sap score an encoder's codes against the test images' ground-truth factors."""
+    family = card(spec.model.family)
+    problems = []
+    for metric in [m for m in DISENTANGLEMENT_METRICS if m in spec.evaluate.metrics]:
+        if not family.encoder:
+            encoders = [c.name for c in cards().values() if c.encoder]
+            problems.append(
+                Problem(
+                    ("evaluate", "metrics"),
+                    f"{metric!r} scores the codes an encoder gives the test images; the {family.name} family has no encoder.",
+                    f"Remove it, or use an encoding family ({', '.join(encoders)}).",
+                )
+            )
+        elif spec.data.source not in FACTOR_SOURCES:
+            problems.append(
+                Problem(
+                    ("evaluate", "metrics"),
+                    f"{metric!r} needs the ground-truth factors of every test image; source {spec.data.source!r} has none.",
+                    f"Remove it, or train on data with factors (source: {' or '.join(FACTOR_SOURCES)}).",
+                )
+            )
     return problems

@@ -17,6 +17,7 @@ from genkit.spec.budget_rules import check_layer_sizes, check_network_budgets
 from genkit.spec.card import card, cards
 from genkit.spec.data_rules import (
     check_data_options_apply_to_source,
+    check_disentanglement_metrics,
     check_shapes_are_square,
     check_translation_data,
     check_translation_metrics,
@@ -290,6 +291,7 @@ RULES = [
     check_diffusion_data_range,
     check_translation_data,
     check_translation_metrics,
+    check_disentanglement_metrics,
     check_layer_sizes,
     check_network_budgets,
 ]

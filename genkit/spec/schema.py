@@ -266,11 +266,16 @@ EVALUATE_METRICS = (
     "translation_l1",
     "cycle_error",
     "mean_intensity",
+    "mig",
+    "dci",
+    "sap",
 )
 # Metrics of generated samples: they need a family that can sample (draw new images).
 SAMPLE_METRICS = ("fid", "kid", "precision_recall", "mode_coverage", "class_accuracy")
 # Metrics of translated images: they need a translation family.
 TRANSLATION_METRICS = ("translation_l1", "cycle_error", "mean_intensity")
+# Disentanglement metrics: codes of an encoding family against a data set's ground-truth factors.
+DISENTANGLEMENT_METRICS = ("mig", "dci", "sap")
 
 
 class EvaluateSpec(Section):
@@ -288,7 +293,12 @@ class EvaluateSpec(Section):
         "images brighter as the target domain is?). All in [0, 1] units whatever data.range is. "
         "code_accuracy (families with loss.codes, InfoGAN) - the first categorical code as Q reads it from "
         "held-out real images, against their classes after the best one-to-one matching of code values to "
-        "classes (Hungarian algorithm): 1 when the code separates the classes perfectly, about 1/K by chance.",
+        "classes (Hungarian algorithm): 1 when the code separates the classes perfectly, about 1/K by chance. "
+        "Disentanglement (encoding families on data with ground-truth factors, source: shapes), from the codes "
+        "(a VAE's posterior means) of the test images: mig - mutual information gap (Chen et al. 2018); dci - "
+        "dci_disentanglement, dci_completeness and dci_informativeness (held-out accuracy) from per-factor "
+        "extra-trees importances (Eastwood & Williams 2018); sap - separated attribute predictability (Kumar "
+        "et al. 2018). Each in [0, 1]: 1 when every factor lives in a dimension of its own.",
     )
     samples: int = Field(
         2000,
