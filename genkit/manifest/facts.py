@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 __all__ = [
     "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_CODES", "MAX_LATENT_DIM",
     "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_STYLES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
-    "CodeFacts", "CodePriorFacts", "CodesFacts", "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "Manifest", "NetworkFacts",
+    "CodeFacts", "CodePriorFacts", "CodesFacts", "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "LatentFacts", "Manifest", "NetworkFacts",
     "PriorFacts", "RecognitionFacts", "SamplingFacts", "StyleFacts", "StyleNoiseFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
 ]
 
@@ -204,6 +204,25 @@ class DiffusionSampleFacts(_Open):
     guidance_scale: Number = Field(..., ge=0.0)
 
 
+class LatentFacts(_Open):
+    """`diffusion.latent`: latent diffusion (Rombach et al. 2022). The denoiser works on latents of
+    `shape` multiplied by `scale_factor` (1 / std of the training latents); the runtime divides the
+    denoised x̂_0 by it and runs `decoder` (`latent_input` -> `output`) to get images."""
+
+    shape: list[StrictInt] = Field(..., min_length=1, max_length=4, description="One latent, e.g. [7, 7, 4].")
+    scale_factor: Number = Field(..., gt=0.0, description="s: the denoiser saw s * z; images are decoder(x_0 / s).")
+    decoder: StrictStr
+    latent_input: StrictStr
+    output: StrictStr
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, value):
+        if any(d < 1 for d in value) or math.prod(value) > MAX_SAMPLE_VALUES:
+            raise ValueError(f"expected positive dimensions, at most {MAX_SAMPLE_VALUES:,} values; got {short_value(value)}")
+        return value
+
+
 class DiffusionFacts(_Open):
     schedule: Literal["linear", "cosine"]
     timesteps: StrictInt = Field(..., ge=1, le=MAX_TIMESTEPS)
@@ -214,6 +233,7 @@ class DiffusionFacts(_Open):
     label_dropout: Optional[Number] = Field(None, ge=0.0, le=1.0)
     sample: DiffusionSampleFacts
     alphas_cumprod: Optional[list[Number]] = None
+    latent: Optional[LatentFacts] = None
 
     @model_validator(mode="after")
     def _fits_timesteps(self):

@@ -166,6 +166,15 @@ def check_references(manifest: dict) -> list[str]:
             problems.append(f"diffusion lacks {', '.join(missing)}.")
         elif (manifest.get("sampling") or {}).get("label_input") and diffusion.get("null_class") is None:
             problems.append("a conditional diffusion export needs diffusion.null_class.")
+        latent = diffusion.get("latent")
+        decoder = networks.get(latent.get("decoder")) if latent else None
+        if latent and decoder is None:
+            problems.append(f"diffusion.latent.decoder is {latent.get('decoder')!r}, which is not exported ({sorted(networks)}).")
+        elif latent:
+            for key, side in (("latent_input", "inputs"), ("output", "outputs")):
+                names = [entry["name"] for entry in decoder.get(side, [])]
+                if latent.get(key) not in names:
+                    problems.append(f"diffusion.latent.{key} names {latent.get(key)!r}, not one of the decoder's {side} {names}.")
     if manifest.get("sampling") is not None and diffusion is None:
         if not isinstance(manifest.get("latent_dim"), int):
             problems.append("sampling needs an integer 'latent_dim'.")

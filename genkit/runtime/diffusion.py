@@ -34,12 +34,16 @@ _SCHEDULE_TOLERANCE = 1e-6  # float32 ᾱ_t recomputed here vs stored by the exp
 class DiffusionLoop:
     """The schedule, the sampling defaults and the denoiser call of one diffusion export.
 
+    A latent diffusion export (manifest `diffusion.latent`) denoises latents of its latent shape,
+    divides the result by the scale factor and decodes it: the whole chain of Rombach et al. 2022.
+
     Args:
         manifest: the export's manifest (with `diffusion` and `sampling` sections).
         run: `run(feeds, outputs) -> [arrays]`, the denoiser as the `Sampler` runs it.
+        decode: latent diffusion: `decode(z) -> images`, the first-stage decoder as the `Sampler` runs it.
     """
 
-    def __init__(self, manifest: dict, run):
+    def __init__(self, manifest: dict, run, decode=None):
         d, s = manifest["diffusion"], manifest["sampling"]
         self.name = manifest["name"]
         try:
@@ -59,7 +63,12 @@ class DiffusionLoop:
                 "trained with (manifest diffusion.alphas_cumprod). Sample it with the genkit version that exported it."
             )
         self.timesteps = self.schedule.timesteps
-        self._image_shape = tuple(manifest["data"]["shape"])
+        self.latent = d.get("latent")
+        if self.latent is not None and decode is None:
+            raise GenkitError(f"{self.name}: a latent diffusion export samples through its decoder; pass decode.")
+        # The shape the denoiser works on: the image, or a latent of a latent diffusion export.
+        self._image_shape = tuple(self.latent["shape"] if self.latent else manifest["data"]["shape"])
+        self._decode = decode
         self.prediction = d["prediction"]
         self.null_class = d.get("null_class")
         self.label_dropout = d.get("label_dropout")
@@ -124,6 +133,9 @@ class DiffusionLoop:
         )
         if bar:
             bar.close()
+        if self.latent is not None:
+            # The denoiser saw s·z: the latent is x̂_0 / s (forgetting s decodes latents of the wrong spread).
+            x = self._decode(x / np.float32(self.latent["scale_factor"]))
         return x
 
     def _predict(self, x, t, y):

@@ -78,7 +78,8 @@ class Sampler:
         self.provider: str | None = None
         self._translation = m.get("translation") or {}
         recognition = self.codes.recognition if self.codes else None
-        for section in (self._sampling, self._encoding, *self._translation.values(), recognition):
+        latent = (m.get("diffusion") or {}).get("latent")  # latent diffusion: its decoder runs after the denoiser
+        for section in (self._sampling, self._encoding, *self._translation.values(), recognition, latent and {"network": latent["decoder"]}):
             if section and section["network"] not in self._sessions:
                 self._sessions[section["network"]] = self._open(section["network"], provider)
         self.style = StyleSampler(m, self._run) if m.get("style") else None  # stylegan: mapping, then synthesis
@@ -89,7 +90,8 @@ class Sampler:
         self._diffusion = None
         if self.is_diffusion and self._sampling:
             network = self._sampling["network"]
-            self._diffusion = DiffusionLoop(m, lambda feeds, outputs: self._run(network, feeds, outputs, self._batch_size))
+            decode = latent and (lambda z: self._run(latent["decoder"], {latent["latent_input"]: z}, [latent["output"]], self._batch_size)[0])
+            self._diffusion = DiffusionLoop(m, lambda feeds, outputs: self._run(network, feeds, outputs, self._batch_size), decode)
         self._batch_size = 256
 
     @property
@@ -276,9 +278,13 @@ class Sampler:
         image = [None, *self.image_shape]
         wanted = []  # (network, side, tensor name, expected shape, what)
         s = self._sampling
+        latent = (self.manifest.get("diffusion") or {}).get("latent")
         if s and self.is_diffusion:
-            wanted += [(s["network"], "inputs", s["image_input"], image, "data.shape"),
-                       (s["network"], "outputs", s["output"], image, "data.shape")]
+            shape, what = ([None, *latent["shape"]], "diffusion.latent.shape") if latent else (image, "data.shape")
+            wanted += [(s["network"], "inputs", s["image_input"], shape, what), (s["network"], "outputs", s["output"], shape, what)]
+        if s and latent:
+            wanted += [(latent["decoder"], "inputs", latent["latent_input"], [None, *latent["shape"]], "diffusion.latent.shape"),
+                       (latent["decoder"], "outputs", latent["output"], image, "data.shape")]
         elif s and self.style is None:
             wanted += [(s["network"], "inputs", s["latent_input"], [None, self.latent_dim], "latent_dim"),
                        (s["network"], "outputs", s["output"], image, "data.shape")]

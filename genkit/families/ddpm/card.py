@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from genkit.errors import Problem
 from genkit.spec.card import ExportCard, FamilyCard
-from genkit.spec.section import Section, changed
+from genkit.spec.diffusion_rules import check_diffusion_options_apply
+from genkit.spec.section import Section
 from genkit.spec.starter import header
 
 __all__ = ["CARD", "DiffusionLoss"]
@@ -13,46 +13,6 @@ __all__ = ["CARD", "DiffusionLoss"]
 class DiffusionLoss(Section):
     """The simple objective of Ho et al. 2020 (eq. 14): the mean squared error between the denoiser's
     output and its target (model.diffusion.prediction) at a uniformly drawn timestep. No options."""
-
-
-def check_diffusion_options_apply(spec):
-    """Options of one schedule or sampler are errors under another, not silently ignored."""
-    diffusion = spec.model.diffusion
-    if diffusion is None:
-        return []
-    where, problems = ("model", "diffusion"), []
-    if diffusion.schedule == "cosine":
-        for name in ("beta_start", "beta_end"):
-            if changed(diffusion, name):
-                problems.append(Problem(where + (name,), "applies to the linear schedule, not cosine.", "Remove it."))
-    elif diffusion.beta_start >= diffusion.beta_end:
-        problems.append(
-            Problem(where + ("beta_end",), f"must exceed beta_start ({diffusion.beta_start:g}); got {diffusion.beta_end:g}.", "")
-        )
-    if spec.model.condition is None and changed(diffusion, "label_dropout"):
-        problems.append(Problem(where + ("label_dropout",), "applies to conditional models (model.condition).", "Remove it."))
-    sample = spec.sample
-    if sample is None:
-        return problems
-    if sample.steps > diffusion.timesteps:
-        problems.append(
-            Problem(("sample", "steps"), f"is {sample.steps} but the model has {diffusion.timesteps} timesteps.", f"Use at most {diffusion.timesteps}.")
-        )
-    for name, sampler in (("eta", "ddim"), ("variance", "ancestral")):
-        if sample.sampler != sampler and changed(sample, name):
-            problems.append(Problem(("sample", name), f"applies to sampler {sampler}, not {sample.sampler}.", "Remove it."))
-    if changed(sample, "guidance_scale"):
-        if spec.model.condition is None:
-            problems.append(Problem(("sample", "guidance_scale"), "applies to conditional models (model.condition).", "Remove it."))
-        elif diffusion.label_dropout == 0:
-            problems.append(
-                Problem(
-                    ("sample", "guidance_scale"),
-                    "guidance needs the unconditional model, which model.diffusion.label_dropout: 0 never trains.",
-                    "Set label_dropout (e.g. 0.1) or guidance_scale: 1.",
-                )
-            )
-    return problems
 
 
 def starter(dataset, shape):

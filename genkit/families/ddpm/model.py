@@ -12,7 +12,9 @@ x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε in closed form (eq. 4), and minimise
 
 (eq. 14, averaged over pixels). The user declares the denoiser as a graph on inputs `x`
 (the noisy image) and `t` (the timestep index, float32); the schedule and the sampler maths
-are NumPy (`genkit.schedules`), shared with the TensorFlow-free runtime.
+are NumPy (`genkit.schedules`), shared with the TensorFlow-free runtime; the objective, the
+denoiser's wrapping and the sampling calls are `genkit.modeling.diffusion`, shared with the
+latent_diffusion family.
 
 Conditioning is the same family with `model.condition`, not a separate one: classifier-free
 guidance trains one network for p(x | y) and p(x) by replacing the label with a null class
@@ -36,22 +38,28 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from genkit.errors import Problem, SpecError
 from genkit.families.ddpm.card import CARD
 from genkit.manifest import ExportPlan, SamplingFacts
 from genkit.modeling.base import GenerativeModel
+from genkit.modeling.diffusion import (
+    build_denoiser,
+    denoising_losses,
+    diffusion_facts,
+    draw_samples,
+    drop_labels,
+    noised,
+    predictor,
+)
 from genkit.modeling.ema import WeightAverage
 from genkit.modeling.networks import check_output_shape, condition_classes
 from genkit.modeling.steps import scaled_loss, track, unpack
-from genkit.nets import LabelEmbedding, build_network
 from genkit.replica_seed import ReplicaSeedGenerator
-from genkit.schedules import make_schedule, sample_loop, timestep_sequence
+from genkit.schedules import make_schedule
 from genkit.spec.schema import SampleSpec
 
 __all__ = ["DDPM", "timestep_buckets"]
 
 LOSS_BUCKETS = 4  # per-epoch loss by quarter of the timestep range: where the model is weak
-_PREDICT_BATCH = 256  # images per network call while sampling (memory bound, not speed)
 
 
 def timestep_buckets(timesteps: int, buckets: int = LOSS_BUCKETS) -> list[tuple[int, int]]:
@@ -74,7 +82,7 @@ class DDPM(GenerativeModel):
         if self.conditional:
             self.num_classes = condition_classes(self.condition, num_classes)
             self.null_class = self.num_classes  # the "no label" class of classifier-free guidance
-        self.denoiser = self._build_denoiser(spec)
+        self.denoiser = build_denoiser(spec, self.data_shape, self.condition if self.conditional else None, self.trunks)
         check_output_shape(self.denoiser, "denoiser", data_shape)
         self.ema = WeightAverage(self.denoiser, spec.train.ema) if spec.train.ema is not None else None
         # An attribute, so Keras tracks its weights: checkpoints hold the average and a
@@ -86,44 +94,6 @@ class DDPM(GenerativeModel):
         self._sqrt_ab = tf.constant(self.schedule.sqrt_alphas_cumprod)
         self._sqrt_one_minus_ab = tf.constant(self.schedule.sqrt_one_minus_alphas_cumprod)
         self._predict_fn = None
-
-    # -- networks ----------------------------------------------------------------------
-    def _label_embedding(self):
-        c = self.condition
-        if c.encoding == "onehot":
-            # Index num_classes is outside the one-hot range: LabelEmbedding gives it the zero vector.
-            return LabelEmbedding(c.num_classes, encoding="onehot", name="label_embedding"), c.num_classes
-        return LabelEmbedding(
-            c.num_classes + 1, encoding="embedding", embedding_dim=c.embedding_dim, name="label_embedding"
-        ), c.embedding_dim
-
-    def _build_denoiser(self, spec):
-        net = spec.model.networks["denoiser"]
-        path = ("model", "networks", "denoiser")
-        if net.graph is None:
-            raise SpecError(
-                [
-                    Problem(
-                        path + ("layers",),
-                        "the denoiser takes the noisy image x and the timestep t, so it is a graph.",
-                        "Write it as 'inputs: {x: [28, 28, 1], t: []}' and 'graph:' nodes (see specs/ddpm_mnist.yaml).",
-                    )
-                ]
-            )
-        x = keras.Input(self.data_shape, name="x")
-        t = keras.Input((), name="t")
-        inputs, feeds, shapes = [x, t], {"x": x, "t": t}, {"x": self.data_shape, "t": ()}
-        if self.conditional:
-            y = keras.Input((), dtype="int32", name="y")
-            embedding, size = self._label_embedding()
-            inputs.append(y)
-            feeds["y"], shapes["y"] = embedding(y), (size,)
-        trunk = build_network("denoiser", net, inputs=shapes, path=path, blocks=spec.blocks)
-        self.trunks["denoiser"] = trunk
-        # In the trunk's own input order (the spec's); Keras maps a dict to a list input by sorted key.
-        output = trunk([feeds[tensor.name] for tensor in trunk.inputs])
-        output = keras.layers.Identity(name=self.diffusion.prediction)(output)
-        return keras.Model(inputs, output, name="denoiser")
 
     @property
     def sampling_network(self):
@@ -137,38 +107,24 @@ class DDPM(GenerativeModel):
 
     def forward(self, x0, t, eps):
         """(x_t, target): x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (eq. 4) and ε or v = √ᾱ_t ε − √(1 − ᾱ_t) x_0."""
-        shape = (-1,) + (1,) * (len(x0.shape) - 1)  # (B,) -> (B, 1, 1, 1)
-        a = ops.reshape(ops.take(self._sqrt_ab, t), shape)
-        b = ops.reshape(ops.take(self._sqrt_one_minus_ab, t), shape)
-        x0 = ops.cast(x0, "float32")
-        target = eps if self.diffusion.prediction == "epsilon" else a * eps - b * x0
-        return a * x0 + b * eps, target
+        return noised(x0, t, eps, self._sqrt_ab, self._sqrt_one_minus_ab, self.diffusion.prediction)
 
     def drop_labels(self, y):
         """Each label replaced by the null class with probability label_dropout (Ho & Salimans 2022)."""
-        y = ops.cast(ops.reshape(y, (-1,)), "int32")
-        if self.diffusion.label_dropout == 0:
-            return y
-        drop = keras.random.uniform(ops.shape(y), seed=self.noise_seed) < self.diffusion.label_dropout
-        return ops.where(drop, self.null_class, y)
+        return drop_labels(y, self.diffusion.label_dropout, self.null_class, self.noise_seed)
 
     def compute_loss_terms(self, x0, y, training):
         """Per-example ε- (or v-) MSE at uniform random timesteps; returns (losses (B,), t (B,))."""
-        n = ops.shape(x0)[0]
-        # 1. t ~ U{0, …, T−1}, ε ~ N(0, I).
-        t = keras.random.randint((n,), 0, self.diffusion.timesteps, seed=self.noise_seed)
-        eps = keras.random.normal(ops.shape(x0), dtype="float32", seed=self.noise_seed)
-        # 2. The forward process in closed form.
-        x_t, target = self.forward(x0, t, eps)
-        inputs = [x_t, ops.cast(t, "float32")]
-        if self.conditional:
-            # 3. Classifier-free guidance: the same network learns p(x) through the null class.
-            y = self.drop_labels(y) if training else ops.cast(ops.reshape(y, (-1,)), "int32")
-            inputs.append(y)
-        # 4. ‖target − f(x_t, t)‖², mean over pixels (float32 under mixed precision too).
-        output = ops.cast(self.denoiser(inputs, training=training), "float32")
-        losses = ops.mean(ops.reshape(ops.square(target - output), (n, -1)), axis=1)
-        return losses, t
+        return denoising_losses(
+            self.denoiser,
+            x0,
+            y,
+            diffusion=self.diffusion,
+            coefficients=(self._sqrt_ab, self._sqrt_one_minus_ab),
+            null_class=self.null_class,
+            seed=self.noise_seed,
+            training=training,
+        )
 
     def _record(self, losses, t):
         """The batch's mean loss, and its per-example losses into the timestep buckets they fall in."""
@@ -203,16 +159,8 @@ class DDPM(GenerativeModel):
     def _predict(self, x, t, y):
         """The sampling network on NumPy arrays, in chunks, through one traced function."""
         if self._predict_fn is None:
-            net = self.sampling_network
-            signature = [tf.TensorSpec((None, *self.data_shape), tf.float32), tf.TensorSpec((None,), tf.float32)]
-            if self.conditional:
-                signature.append(tf.TensorSpec((None,), tf.int32))
-            self._predict_fn = tf.function(lambda *args: net(list(args), training=False), input_signature=signature)
-        args = [x, t] if y is None else [x, t, y]
-        chunks = [
-            self._predict_fn(*(a[i : i + _PREDICT_BATCH] for a in args)) for i in range(0, len(x), _PREDICT_BATCH)
-        ]
-        return np.concatenate([np.asarray(c) for c in chunks])
+            self._predict_fn = predictor(self.sampling_network, self.data_shape, self.conditional)
+        return self._predict_fn(x, t, y)
 
     def sample(
         self,
@@ -230,26 +178,23 @@ class DDPM(GenerativeModel):
 
         Conditional models draw `labels` (an int, one per sample, or None: 0 … K−1 in turn).
         """
-        o = self.sample_options
         y = None
         if self.conditional:
             y = np.resize(np.asarray(labels if labels is not None else np.arange(self.num_classes), "int32"), n)
-        x = sample_loop(
+        x = draw_samples(
             self.schedule,
             self._predict,
             (n, *self.data_shape),
-            sequence=timestep_sequence(self.diffusion.timesteps, steps or o.steps),
-            sampler=sampler or o.sampler,
-            prediction=self.diffusion.prediction,
-            eta=o.eta if eta is None else eta,
-            variance=o.variance,
-            clip=o.clip_denoised,
-            rng=np.random.default_rng(seed),
+            self.sample_options,
+            diffusion=self.diffusion,
             labels=y,
             null_class=self.null_class,
-            guidance_scale=(o.guidance_scale if guidance_scale is None else guidance_scale)
-            if self.conditional
-            else 1.0,
+            seed=seed,
+            clip=self.sample_options.clip_denoised,
+            steps=steps,
+            sampler=sampler,
+            eta=eta,
+            guidance_scale=guidance_scale,
             progress=progress,
         )
         return np.clip(x, *self.value_range)
@@ -295,18 +240,7 @@ class DDPM(GenerativeModel):
                 label_input="y" if self.conditional else None,
                 output=prediction,
             ),
-            diffusion={
-                "schedule": d.schedule,
-                "timesteps": d.timesteps,
-                "beta_start": d.beta_start,
-                "beta_end": d.beta_end,
-                "prediction": prediction,
-                "null_class": self.null_class,
-                "label_dropout": d.label_dropout if self.conditional else None,
-                "ema": self.ema is not None,
-                "sample": o.model_dump(mode="json"),
-                "alphas_cumprod": self.schedule.alphas_cumprod.tolist(),
-            },
+            diffusion=diffusion_facts(d, o, self.schedule, null_class=self.null_class, ema=self.ema is not None),
             # The parity batch draws the denoiser's timestep input over the whole schedule.
             input_ranges={"denoiser": {"t": (0.0, float(d.timesteps))}},
         )
