@@ -13,6 +13,7 @@ from genkit.losses import (
     generator_loss,
     gradient_penalty,
     js_divergence_lower_bound,
+    r1_penalty,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
@@ -133,3 +134,25 @@ def test_gradient_penalty_is_zero_for_a_unit_norm_linear_critic_and_differentiab
     # ... whose gradient with respect to the weights is 2·(‖w‖ − 1)·w/‖w‖ (a second-order gradient).
     (grad,) = tape.gradient(penalty, critic.trainable_variables)
     np.testing.assert_allclose(np.asarray(grad), 2 * w / np.linalg.norm(w), rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- R1
+def _two_layer_critic(dtype, scale=1e-4):
+    """D(x) = Σ_j v_j (W x)_j with every weight `scale`: ∇_x D = W^T v, each entry 16·scale² exactly."""
+    critic = keras.Sequential([keras.layers.Flatten(dtype=dtype), keras.layers.Dense(16, use_bias=False, dtype=dtype),
+                               keras.layers.Dense(1, use_bias=False, dtype=dtype)])
+    critic.build((None, 4, 4, 1))
+    critic.set_weights([np.full((16, 16), scale, np.float32), np.full((16, 1), scale, np.float32)])
+    return critic
+
+
+def test_r1_penalty_is_the_squared_input_gradient_and_survives_float16_with_the_loss_scale():
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 1)).astype(np.float32)
+    exact = 16 * (16 * 1e-4**2) ** 2  # ‖∇_x D‖² = 16 pixels × (16·scale²)², the same for every example
+    assert value(r1_penalty(_two_layer_critic("float32"), x)) == pytest.approx(exact, rel=1e-5)
+    assert value(r1_penalty(_two_layer_critic("float32"), x, scale=1024.0)) == pytest.approx(exact, rel=1e-5)
+    # In float16 the per-pixel gradient 1.6e-7 is subnormal (below 6.1e-5) and loses its digits;
+    # multiplied by a loss scale of 2^15 first, it is an ordinary float16 number.
+    mixed = _two_layer_critic("mixed_float16")
+    assert abs(value(r1_penalty(mixed, x)) / exact - 1) > 0.1
+    assert value(r1_penalty(mixed, x, scale=2.0**15)) == pytest.approx(exact, rel=1e-2)

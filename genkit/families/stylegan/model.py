@@ -171,7 +171,8 @@ class StyleGAN(GenerativeModel):
             ((real_logits, fake_logits),) = judge_as_one_batch(lambda images: self.discriminator(images, training=True), x, fake)
             # softplus(D(G(z))) + softplus(−D(x)): twice genkit's halved GAN loss.
             d_loss = 2.0 * discriminator_loss(real_logits, fake_logits)
-            r1 = tf.cond(due, lambda: r1_penalty(lambda images: self.discriminator(images, training=True), x), lambda: 0.0)
+            loss_scale = self.discriminator_optimizer.scale_loss(1.0)  # 1 unless mixed_float16
+            r1 = tf.cond(due, lambda: r1_penalty(lambda images: self.discriminator(images, training=True), x, loss_scale), lambda: 0.0)
             loss = d_loss + 0.5 * options.r1_gamma * options.r1_interval * r1
             scaled = scaled_loss(loss, self.discriminator_optimizer)
         variables = self.discriminator.trainable_variables
