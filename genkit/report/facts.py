@@ -47,6 +47,10 @@ KEY_METRICS = {
     "translation_l1": "L1 |G(x) − y|",
     "translation_l1_baseline": "L1 |x − y|",
     "cycle_error": "cycle error",
+    "mig": "MIG",
+    "dci_disentanglement": "DCI disentanglement",
+    "dci_completeness": "DCI completeness",
+    "sap": "SAP",
 }
 STATUS_TEXT = {"ok": "ok", "failed": "failed", "pending": "not run yet"}
 NOTE = (
