@@ -23,6 +23,7 @@ PATH_FIELDS = (
     ("evaluate", "feature_extractor"),
     ("runs_dir",),
     ("export", "dir"),
+    ("first_stage", "export"),
 )
 
 # Layer keyword arguments that a layer reads as a file when given a string.

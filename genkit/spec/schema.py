@@ -356,7 +356,9 @@ class SampleSpec(Section):
         "both to work about equally).",
     )
     clip_denoised: bool = Field(
-        True, description="Clip each step's estimate of x0 to [-1, 1], as Ho et al.'s code does; false is Algorithm 2 verbatim."
+        True,
+        description="Clip each step's estimate of x0 to [-1, 1], as Ho et al.'s code does; false is Algorithm 2 verbatim. "
+        "Pixel diffusion only: latent_diffusion never clips its latents, which are unbounded (its exports record false).",
     )
     guidance_scale: float = Field(
         1.0,
