@@ -80,6 +80,12 @@ def test_random_codes_score_about_zero_and_predict_at_chance(v):
     assert abs(s["dci_informativeness"] - CHANCE) < 0.05
 
 
+def test_codes_that_never_change_score_zero(v):
+    codes = np.zeros((len(v), 4))
+    s = scores(codes, v)
+    assert s["mig"] == s["sap"] == s["dci_disentanglement"] == s["dci_completeness"] == 0.0
+
+
 def test_a_factor_held_by_two_dimensions_has_no_gap(v):
     codes = ideal(v)
     codes = np.concatenate([codes, codes[:, 3:4] + 0.01], axis=1)  # rotation, twice

@@ -183,6 +183,8 @@ def _normalised_entropy(p: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _disentanglement(importance: np.ndarray) -> float:
+    if not importance.any():  # codes that never change: no tree found a split
+        return 0.0
     per_dimension = 1.0 - _normalised_entropy(importance, axis=1)  # (D,)
     weight = importance.sum(axis=1) / importance.sum()  # ρ_d
     return float(np.clip(np.sum(weight * per_dimension), 0.0, 1.0))
