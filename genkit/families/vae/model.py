@@ -30,8 +30,8 @@ keeps the closed-form KL and re-weights TC alone:
     L = E_q[−log p(x | z)] + t · (β · KL + (β_TC − β) · TC)        (t: the warm-up, 0 → 1)
 
 so the three terms carry β, β_TC and β (the paper's α = γ = 1 at β = 1). TC, I and the
-dimension-wise KL are estimated on each batch by minibatch-weighted sampling with the N
-images an epoch draws from (`genkit.losses.kl_decomposition`) and logged.
+dimension-wise KL are estimated on each batch by minibatch-weighted sampling
+(`genkit.losses.kl_decomposition`) and logged.
 
 Annealed capacity (Burgess et al., "Understanding disentangling in β-VAE", 2018;
 `loss.kl_capacity`) replaces the KL term by
@@ -79,8 +79,7 @@ __all__ = ["VAE"]
 class VAE(GenerativeModel):
     """q(z | x[, y]) as Dense heads on the encoder trunk, p(x | z[, y]) as the decoder; the ELBO.
 
-    `steps_per_epoch` turns the KL warm-up and the capacity ramp, given in epochs, into steps,
-    and with data.batch_size gives the N of the total-correlation estimator.
+    `steps_per_epoch` turns the KL warm-up and the capacity ramp, given in epochs, into steps.
     """
 
     def __init__(self, spec, data_shape, num_classes=None, steps_per_epoch=1):
@@ -109,7 +108,6 @@ class VAE(GenerativeModel):
         # The rules refuse a warm-up beside a capacity, so one ramp schedules the KL term.
         ramp_epochs = self.capacity.epochs if self.capacity is not None else spec.loss.kl_warmup_epochs
         self.kl_ramp_steps = ramp_epochs * steps_per_epoch
-        self.dataset_size = steps_per_epoch * spec.data.batch_size  # N: the images one epoch draws from
 
     # -- networks ----------------------------------------------------------------------
     def _build_encoder(self, spec, trunks):
@@ -179,7 +177,7 @@ class VAE(GenerativeModel):
         if self.total_correlation_weight is None:
             return penalty, {}
         # 5c. β-TCVAE: eq. 2's terms by minibatch-weighted sampling; TC's weight moves from β to β_TC.
-        mutual_information, total_correlation, dimension_wise_kl = kl_decomposition(*posterior, self.dataset_size)
+        mutual_information, total_correlation, dimension_wise_kl = kl_decomposition(*posterior)
         penalty += (self.total_correlation_weight - self.kl_target) * ramp * total_correlation
         logs = {"mutual_information": mutual_information, "total_correlation": total_correlation, "dimension_wise_kl": dimension_wise_kl}
         return penalty, logs
