@@ -226,7 +226,7 @@ def test_any_edit_of_manifest_json_ends_in_exit_0_or_2(exports, data):
         (lambda m: m["networks"]["decoder"].update(file="../decoder.onnx"), r"networks\.decoder\.file: expected a plain file name"),
         (lambda m: m["data"].update(shape=[20000, 20000, 3]), r"data\.shape: .* values per image"),
         (lambda m: m["data"].update(shape=[28, 28, 3]), r"does not fit manifest\.json's data\.shape"),
-        (lambda m: m.update(latent_dim=5), r"does not fit manifest\.json's latent_dim"),
+        (lambda m: m.update(latent_dim=5, latent_kl=None), r"does not fit manifest\.json's latent_dim"),  # latent_kl (4 numbers) would be refused first
     ],
 )
 def test_manifest_errors_name_the_file_and_the_field(exports, capsys, edit, message):

@@ -121,7 +121,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     t.add_argument("--n", type=int, help="grid side")
     t.add_argument("--span", nargs=2, type=float, metavar=("LOW", "HIGH"), help="Gaussian quantiles covered")
     t.add_argument("--label", type=int)
-    t = tools.add_parser("traverse", help="vary one factor per row, the rest fixed: each InfoGAN code, else each dimension of z")
+    t = tools.add_parser("traverse", help="vary one factor per row, the rest fixed: each InfoGAN code, else each dimension of z (VAE exports: highest KL first)")
     t.add_argument("--rows", type=int, help="InfoGAN exports: rows per code, each with its own z and other codes")
     t.add_argument("--steps", type=int, help="values of a continuous code or latent dimension per row")
     t.add_argument("--span", nargs=2, type=float, metavar=("LOW", "HIGH"), help="range of those values (default -2 2)")
