@@ -31,7 +31,7 @@ class ExportPlan(BaseModel):
     translation: Optional[dict[Literal["ab", "ba"], TranslationFacts]] = None
     codes: CodesFacts | None = Field(None, description="InfoGAN: the latent codes' slices of the generator's input and their recognition network.")
     style: StyleFacts | None = Field(None, description="Style-based generators: mapping and synthesis networks, w_avg, noise inputs.")
-    latent_kl: list[float] | None = Field(None, description="VAEs: each latent dimension's mean KL(q(z_j|x) ‖ N(0, 1)), nats.")
+    latent_kl: list[float] | None = Field(None, description="VAEs: each latent dimension's mean KL(q(z_j|x) ‖ N(0, 1)) over a spread sample of the training images, nats.")
     input_ranges: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
 
     def facts(self, chosen) -> dict:
