@@ -26,7 +26,7 @@ import numpy as np
 from genkit.errors import GenkitError
 from genkit.schedules import SAMPLERS, make_schedule, sample_loop, timestep_sequence
 
-__all__ = ["DiffusionLoop", "ProgressBar"]
+__all__ = ["DiffusionLoop", "ProgressBar", "diffusion_shapes"]
 
 _SCHEDULE_TOLERANCE = 1e-6  # float32 ᾱ_t recomputed here vs stored by the exporter
 
@@ -143,6 +143,25 @@ class DiffusionLoop:
         if self._label is not None:
             feeds[self._label] = y
         return self._run(feeds, [self._output])[0]
+
+
+def diffusion_shapes(manifest: dict) -> list:
+    """[(network, side, tensor, shape, what)]: the shapes the runtime feeds and reads, for `Sampler` to check.
+
+    The denoiser works on images of data.shape, or on latents of diffusion.latent.shape, which
+    a latent diffusion export's decoder then turns into images.
+    """
+    s, latent = manifest["sampling"], manifest["diffusion"].get("latent")
+    image = [None, *manifest["data"]["shape"]]
+    if latent is None:
+        return [(s["network"], "inputs", s["image_input"], image, "data.shape"), (s["network"], "outputs", s["output"], image, "data.shape")]
+    shape, what = [None, *latent["shape"]], "diffusion.latent.shape"
+    return [
+        (s["network"], "inputs", s["image_input"], shape, what),
+        (s["network"], "outputs", s["output"], shape, what),
+        (latent["decoder"], "inputs", latent["latent_input"], shape, what),
+        (latent["decoder"], "outputs", latent["output"], image, "data.shape"),
+    ]
 
 
 class ProgressBar:

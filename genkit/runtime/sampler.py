@@ -25,7 +25,7 @@ import numpy as np
 
 from genkit.errors import GenkitError
 from genkit.runtime.codes import LatentCodes
-from genkit.runtime.diffusion import DiffusionLoop
+from genkit.runtime.diffusion import DiffusionLoop, diffusion_shapes
 from genkit.manifest import load_manifest
 from genkit.runtime.prior import LatentPrior
 from genkit.runtime.providers import ORT_ERRORS, make_session
@@ -278,13 +278,8 @@ class Sampler:
         image = [None, *self.image_shape]
         wanted = []  # (network, side, tensor name, expected shape, what)
         s = self._sampling
-        latent = (self.manifest.get("diffusion") or {}).get("latent")
         if s and self.is_diffusion:
-            shape, what = ([None, *latent["shape"]], "diffusion.latent.shape") if latent else (image, "data.shape")
-            wanted += [(s["network"], "inputs", s["image_input"], shape, what), (s["network"], "outputs", s["output"], shape, what)]
-        if s and latent:
-            wanted += [(latent["decoder"], "inputs", latent["latent_input"], [None, *latent["shape"]], "diffusion.latent.shape"),
-                       (latent["decoder"], "outputs", latent["output"], image, "data.shape")]
+            wanted += diffusion_shapes(self.manifest)  # the denoiser's (and a latent diffusion decoder's)
         elif s and self.style is None:
             wanted += [(s["network"], "inputs", s["latent_input"], [None, self.latent_dim], "latent_dim"),
                        (s["network"], "outputs", s["output"], image, "data.shape")]

@@ -95,6 +95,13 @@ class DDPM(GenerativeModel):
         self._sqrt_one_minus_ab = tf.constant(self.schedule.sqrt_one_minus_alphas_cumprod)
         self._predict_fn = None
 
+    def compile(self, optimizer, jit_compile=False):
+        """Builds the optimizer on the denoiser's variables, the list `train_step` updates: a conditional
+        denoiser lists its label embedding first, the model's own list later, and a checkpoint's slots
+        must load back in the order they were saved (`load_with_optimizer` builds only unbuilt ones)."""
+        super().compile(optimizer=optimizer, jit_compile=jit_compile)
+        self.optimizer.build(self.denoiser.trainable_variables)
+
     @property
     def sampling_network(self):
         """The network that samples and exports: the weight average when train.ema is set."""
