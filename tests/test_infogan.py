@@ -208,7 +208,9 @@ def test_run_reports_code_accuracy_and_exports_the_codes(infogan_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["metrics"]["code_accuracy"] <= 1.0
     assert "Hungarian" in metrics["protocol"]["code_accuracy"]
-    codes = json.loads((export / "manifest.json").read_text())["codes"]
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert manifest["prior"] == {"kind": "uniform", "low": -1.0, "high": 1.0}  # z ~ U(-1, 1), the paper's
+    codes = manifest["codes"]
     assert codes["noise_dim"] == 8
     assert [(v["name"], v["kind"], v["slice"], v["prior"]) for v in codes["variables"]] == [
         ("digit", "categorical", [8, 18], {"kind": "uniform_categorical"}),
@@ -223,7 +225,7 @@ def test_sampler_sets_the_given_codes_and_draws_the_rest_as_before(infogan_run):
     assert y is None and x.shape == (6, 28, 28, 1)
     # By hand: z from the prior, every code drawn, then the given ones set.
     rng = np.random.default_rng(4)
-    z = rng.standard_normal((6, 19)).astype("float32")
+    z = rng.uniform(-1.0, 1.0, (6, 19)).astype("float32")  # loss.noise: uniform, the default
     drawn = sampler.codes.draw(rng, 6)
     latent = sampler.codes.fill(z, {**drawn, "digit": np.full(6, 3), "c1": np.linspace(-1, 1, 6)})
     np.testing.assert_allclose(x, sampler.decode(latent), atol=1e-6)
@@ -351,3 +353,24 @@ def test_interpolating_prior_draws_takes_the_codes_from_their_priors(infogan_run
     np.testing.assert_allclose(ends[:, 8:18].sum(axis=1), 1.0)
     assert set(np.unique(ends[:, 8:18])) == {0.0, 1.0}
     assert np.all(np.abs(ends[:, 18:]) <= 1.0)
+
+
+@pytest.mark.parametrize(
+    ("noise", "facts", "mean", "std"),
+    [
+        ({"noise": "uniform", "noise_scale": 0.5}, {"kind": "uniform", "low": -0.5, "high": 0.5}, 0.0, 0.5 / math.sqrt(3)),
+        ({"noise": "normal", "noise_scale": 0.3}, {"kind": "normal", "std": 0.3}, 0.0, 0.3),
+        ({"noise": "normal"}, {"kind": "standard_normal"}, 0.0, 1.0),
+    ],
+)
+def test_loss_noise_sets_the_prior_training_draws_and_the_export_states(noise, facts, mean, std):
+    model = build(**noise).model
+    assert model.export_plan(None).prior == facts
+    latent, _ = model._draw(4000)
+    z = np.asarray(latent)[:, :8]  # the noise part; the codes follow it
+    assert abs(z.mean() - mean) < 0.03 and z.std() == pytest.approx(std, rel=0.05)
+    if facts["kind"] == "uniform":
+        assert z.min() >= -0.5 and z.max() <= 0.5
+    # The Keras model's own samples draw z as the onnxruntime Sampler does (LatentPrior on the same facts).
+    drawn = model._draw_noise(np.random.default_rng(0), 4000)[:, :8]
+    assert drawn.std() == pytest.approx(std, rel=0.05)

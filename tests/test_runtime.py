@@ -278,3 +278,39 @@ def test_hand_edited_manifest_without_network_files_is_a_clear_error(tmp_path, e
     (broken / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(GenkitError, match="lacks file"):
         Sampler(broken)
+
+
+@pytest.mark.parametrize(
+    ("prior", "mean", "std", "bounds"),
+    [
+        ({"kind": "standard_normal"}, 0.0, 1.0, None),
+        ({"kind": "normal", "std": 0.25}, 0.0, 0.25, None),
+        ({"kind": "uniform", "low": -0.5, "high": 1.5}, 0.5, 2.0 / 12**0.5, (-0.5, 1.5)),
+    ],
+)
+def test_latent_prior_kinds_draw_their_distribution_and_grids_map_onto_it(prior, mean, std, bounds):
+    from genkit.runtime.latent.maths import from_standard_normal, prior_moments
+    from genkit.runtime.prior import LatentPrior
+
+    z = LatentPrior.from_prior(prior, 3).draw(np.random.default_rng(0), 20000)
+    assert z.dtype == np.float32 and z.shape == (20000, 3)
+    np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.02)
+    np.testing.assert_allclose(z.std(axis=0), std, rtol=0.03)
+    # Standard-normal coordinates (grids, interpolations) land on the same distribution.
+    mapped = from_standard_normal(prior, np.random.default_rng(1).standard_normal((20000, 3)))
+    np.testing.assert_allclose(mapped.std(axis=0), std, rtol=0.03)
+    np.testing.assert_allclose(prior_moments(prior, 3)[1], std, rtol=1e-9)
+    if bounds is not None:
+        assert z.min() >= bounds[0] and z.max() < bounds[1] and mapped.min() >= bounds[0] and mapped.max() <= bounds[1]
+        assert from_standard_normal(prior, np.zeros(3)) == pytest.approx(np.full(3, mean))  # ε = 0: the middle
+
+
+@pytest.mark.parametrize(
+    ("prior", "message"),
+    [({"kind": "normal"}, "needs std"), ({"kind": "uniform", "low": 1.0, "high": 1.0}, "low < high"), ({"kind": "cauchy"}, "kind")],
+)
+def test_a_prior_without_its_parameters_is_refused_when_the_export_opens(prior, message):
+    from genkit.manifest import PriorFacts
+
+    with pytest.raises(ValueError, match=message):
+        PriorFacts(**prior)

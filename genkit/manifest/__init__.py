@@ -5,7 +5,7 @@
     {"format": 1, "name": "cvae_mnist", "family": "cvae",
      "data": {"shape": [28, 28, 1], "range": [0.0, 1.0], "num_classes": 10},
      "latent_dim": 16,
-     "prior": {"kind": "standard_normal"},          # or "gaussian" with mean, scale_tril
+     "prior": {"kind": "standard_normal"},          # "normal" (std), "uniform" (low, high), "gaussian" (mean, scale_tril)
      "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y",
                   "output": "x"},                    # label_input null: unconditional;
                                                      # sampling null: cannot sample

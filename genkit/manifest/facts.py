@@ -95,11 +95,22 @@ class DataFacts(_Open):
 
 
 class PriorFacts(_Open):
-    """`prior`: N(0, I), or a fitted N(mean, scale_tril scale_tril^T)."""
+    """`prior`: N(0, I); N(0, std² I); U(low, high) per number; or a fitted N(mean, scale_tril scale_tril^T)."""
 
-    kind: Literal["standard_normal", "gaussian"]
+    kind: Literal["standard_normal", "normal", "uniform", "gaussian"]
+    std: Optional[Number] = Field(None, gt=0)
+    low: Optional[Number] = None
+    high: Optional[Number] = None
     mean: Optional[list[Number]] = Field(None, max_length=MAX_LATENT_DIM)
     scale_tril: Optional[list[list[Number]]] = Field(None, max_length=MAX_LATENT_DIM)
+
+    @model_validator(mode="after")
+    def _parameters(self):
+        if self.kind == "normal" and self.std is None:
+            raise ValueError("prior 'normal' needs std > 0")
+        if self.kind == "uniform" and not (self.low is not None and self.high is not None and self.low < self.high):
+            raise ValueError("prior 'uniform' needs low < high")
+        return self
 
 
 class SamplingFacts(_Open):

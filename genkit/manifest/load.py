@@ -179,8 +179,8 @@ def check_references(manifest: dict) -> list[str]:
         if not isinstance(manifest.get("latent_dim"), int):
             problems.append("sampling needs an integer 'latent_dim'.")
         prior = manifest.get("prior") or {}
-        if prior.get("kind") not in ("standard_normal", "gaussian"):
-            problems.append(f"prior.kind is {prior.get('kind')!r}; expected 'standard_normal' or 'gaussian'.")
+        if prior.get("kind") not in ("standard_normal", "normal", "uniform", "gaussian"):
+            problems.append(f"prior.kind is {prior.get('kind')!r}; expected 'standard_normal', 'normal', 'uniform' or 'gaussian'.")
     return problems + _style_references(manifest.get("style"), networks)
 
 

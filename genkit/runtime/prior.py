@@ -10,28 +10,39 @@ __all__ = ["LatentPrior"]
 
 
 class LatentPrior:
-    """The latent prior: N(0, I), or N(mean, L L^T) fitted to a plain autoencoder's codes."""
+    """The latent prior: N(0, I) or N(0, std² I), U(low, high) per number, or N(mean, L L^T) fitted to a
+    plain autoencoder's codes."""
 
-    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int):
+    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int, *, std: float = 1.0, uniform=None):
         self.mean, self.scale_tril, self.latent_dim = mean, scale_tril, latent_dim
+        self.std, self.uniform = float(std), uniform  # uniform: (low, high) or None
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> LatentPrior:
-        d = manifest["latent_dim"]
-        prior = manifest["prior"]
+        return cls.from_prior(manifest["prior"], manifest["latent_dim"], manifest["name"])
+
+    @classmethod
+    def from_prior(cls, prior: dict, d: int, owner: str = "the model") -> LatentPrior:
+        """From a manifest's `prior` section (also what a model's export plan says), for `d` latent numbers."""
         if prior["kind"] == "standard_normal":
             return cls(None, None, d)
+        if prior["kind"] == "normal":
+            return cls(None, None, d, std=prior["std"])
+        if prior["kind"] == "uniform":
+            return cls(None, None, d, uniform=(float(prior["low"]), float(prior["high"])))
         mean = np.asarray(prior.get("mean"), dtype=np.float64)
         tril = np.asarray(prior.get("scale_tril"), dtype=np.float64)
         if mean.shape != (d,) or tril.shape != (d, d):
             raise GenkitError(
-                f"{manifest['name']}: prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}); "
+                f"{owner}: prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}); "
                 f"got {mean.shape} and {tril.shape}. Re-run `genkit export`."
             )
         return cls(mean, tril, d)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        eps = rng.standard_normal((n, self.latent_dim))  # float64: one stream for both kinds
+        if self.uniform is not None:
+            return rng.uniform(*self.uniform, (n, self.latent_dim)).astype(np.float32)
+        eps = rng.standard_normal((n, self.latent_dim))  # float64: one stream for every normal kind
         if self.mean is None:
-            return eps.astype(np.float32)
+            return (self.std * eps if self.std != 1.0 else eps).astype(np.float32)
         return (self.mean + eps @ self.scale_tril.T).astype(np.float32)  # z = mu + L eps

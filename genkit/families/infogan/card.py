@@ -71,6 +71,16 @@ class InfoGANLoss(Section):
         "matter; fixed - σ = 1, so −log Q is ½(c − μ)² plus a constant, a weak term that the authors' released "
         "MNIST code pairs with λ = 1 (with λ = 0.1 the generator ignored its continuous codes here).",
     )
+    noise: Literal["uniform", "normal"] = Field(
+        "uniform",
+        description="The prior of the incompressible noise z beside the codes: uniform - U(−noise_scale, "
+        "noise_scale) per number, as the paper's released MNIST code draws it; normal - N(0, noise_scale²). "
+        "The less z varies, the less of the digit's identity it can carry, and the more the categorical code "
+        "must (measured on offline MNIST: see specs/infogan_mnist.yaml).",
+    )
+    noise_scale: float = Field(
+        1.0, gt=0.0, le=10.0, description="uniform: the half-width of z's interval; normal: its standard deviation."
+    )
     generator_loss: Literal["non_saturating", "minimax", "max_likelihood"] = Field(
         "non_saturating",
         description="The generator's adversarial term (see the gan family): non_saturating −log D(G(z, c)) as in the paper.",

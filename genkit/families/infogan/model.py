@@ -3,7 +3,8 @@
 Reference: Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel, "InfoGAN: Interpretable
 Representation Learning by Information Maximizing Generative Adversarial Nets", NeurIPS 2016.
 
-The generator reads [z, c]: noise z ~ N(0, I) and codes c = (c_1, ..., c_L) from a factored prior
+The generator reads [z, c]: noise z (loss.noise: U(−s, s), as the paper's MNIST code, or N(0, s²)) and
+codes c = (c_1, ..., c_L) from a factored prior
 (a categorical code uniform over its K values, fed one-hot; a continuous code ~ U(−1, 1)).
 Nothing ties c to the images but a mutual-information term: for any Q(c|x),
 
@@ -62,6 +63,7 @@ from genkit.modeling.steps import apply_update, compile_per_role, judge_as_one_b
 from genkit.nets.inference import predict_batches
 from genkit.replica_seed import ReplicaSeedGenerator
 from genkit.runtime.codes import LatentCodes, code_variables
+from genkit.runtime.prior import LatentPrior
 
 __all__ = ["InfoGAN", "build_q_head", "code_heads"]
 
@@ -147,6 +149,7 @@ class InfoGAN(GenerativeModel):
         self.ema_network = self.ema.network if self.ema is not None else None
         self.noise = ReplicaSeedGenerator(spec.seed)
         self.generator_loss_kind = spec.loss.generator_loss
+        self.noise_kind, self.noise_scale = spec.loss.noise, float(spec.loss.noise_scale)
         self.weights_by_kind = {"categorical": float(spec.loss.categorical_weight), "continuous": float(spec.loss.continuous_weight)}
 
     def _build_generator(self, spec):
@@ -174,7 +177,11 @@ class InfoGAN(GenerativeModel):
     # -- the codes -----------------------------------------------------------------------
     def _draw(self, n):
         """(the latent [z, c] (n, width), each code's drawn values in declared order), from the model's seed."""
-        parts, drawn = [draw_latents(self.noise, n, self.latent_dim)], []
+        if self.noise_kind == "uniform":
+            z = keras.random.uniform((n, self.latent_dim), -self.noise_scale, self.noise_scale, seed=self.noise)
+        else:
+            z = self.noise_scale * draw_latents(self.noise, n, self.latent_dim)
+        parts, drawn = [z], []
         for code in self.codes:
             if code.kind == "categorical":
                 value = keras.random.randint((n,), 0, code.size, seed=self.noise)  # (n,)
@@ -265,13 +272,25 @@ class InfoGAN(GenerativeModel):
         return self.discriminator(x, training=training)
 
     # -- sampling, reading codes back, and what the trainer, exporter and inspector ask -----
+    def _noise_facts(self) -> dict:
+        """z's prior (loss.noise) as the export's manifest states it; the code slots of the latent it
+        also fills are overwritten by the codes' own draws."""
+        s = self.noise_scale
+        if self.noise_kind == "uniform":
+            return {"kind": "uniform", "low": -s, "high": s}
+        return {"kind": "standard_normal"} if s == 1.0 else {"kind": "normal", "std": s}
+
+    def _draw_noise(self, rng, n: int) -> np.ndarray:
+        """(n, generator input width) from z's prior, as `genkit.runtime.Sampler` draws it."""
+        return LatentPrior.from_prior(self._noise_facts(), self.layout.latent_dim).draw(rng, n)
+
     def sample(self, n: int, labels=None, seed: int = 0, codes=None):
-        """n images G(z, c), z ~ N(0, I), each code from its prior unless given (`codes`: name -> value(s)).
+        """n images G(z, c), z from its prior (loss.noise), each code from its prior unless given (`codes`: name -> value(s)).
 
         `labels` is ignored (InfoGAN is unconditional). Draws as `genkit.runtime.Sampler.sample` does.
         """
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n, self.layout.latent_dim)).astype(np.float32)
+        z = self._draw_noise(rng, n)
         return predict_batches(self.sampling_network, self.layout.fill(z, self.layout.draw(rng, n, codes)))
 
     def infer_codes(self, x) -> dict:
@@ -300,7 +319,7 @@ class InfoGAN(GenerativeModel):
         if categorical is None:
             return self.sample(4 * PREVIEW_COLUMNS, seed=self.seed), PREVIEW_COLUMNS, None
         rows, cols = categorical.size, PREVIEW_COLUMNS
-        z = np.tile(rng.standard_normal((cols, self.layout.latent_dim)), (rows, 1))
+        z = np.tile(self._draw_noise(rng, cols), (rows, 1))
         values = {name: np.tile(v, rows) for name, v in self.layout.draw(rng, cols).items()}
         values[categorical.name] = np.repeat(np.arange(rows), cols)
         values.update({c.name: np.zeros(rows * cols) for c in self.codes if c.kind == "continuous"})
@@ -313,7 +332,7 @@ class InfoGAN(GenerativeModel):
             networks={"generator": self.sampling_network, "discriminator": self.recognizer},
             outputs={"generator": ["x"], "discriminator": ["logit", *self.output_names]},
             latent_dim=self.layout.latent_dim,
-            prior={"kind": "standard_normal"},
+            prior=self._noise_facts(),
             sampling=SamplingFacts(network="generator", latent_input="latent", label_input=None, output="x"),
             codes=CodesFacts(
                 noise_dim=self.latent_dim,

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "SCATTER_METHODS",
     "from_standard_normal",
     "lerp",
+    "prior_moments",
     "project_2d",
     "quantile_grid",
     "slerp",
@@ -83,13 +85,32 @@ def vector_pair(start, end) -> tuple[np.ndarray, np.ndarray]:
 
 
 def from_standard_normal(prior: dict, eps: np.ndarray) -> np.ndarray:
-    """Map standard-normal coordinates to an export's prior: z = μ + L ε (identity for N(0, I)).
+    """Map standard-normal coordinates to an export's prior, so grids and interpolations drawn in ε
+    space land on it: N(0, I) as is, N(0, σ² I) as σ ε, U(a, b) through the normal CDF as
+    a + (b − a) Φ(ε), a fitted N(μ, L Lᵀ) as μ + L ε.
 
     `prior` is the manifest's `prior` (validated when the Sampler opened the export).
     """
-    if prior["kind"] == "standard_normal":
+    kind = prior["kind"]
+    if kind == "standard_normal":
         return eps
+    if kind == "normal":
+        return prior["std"] * eps
+    if kind == "uniform":
+        cdf = 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(eps) / math.sqrt(2.0)))
+        return prior["low"] + (prior["high"] - prior["low"]) * cdf
     return np.asarray(prior["mean"]) + eps @ np.asarray(prior["scale_tril"]).T
+
+
+def prior_moments(prior: dict, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, standard deviation) of each latent dimension under an export's prior, `(latent_dim,)` each."""
+    kind = prior["kind"]
+    if kind == "gaussian":  # each dimension's own mean, and the norm of its row of L
+        return np.asarray(prior["mean"], dtype=np.float64), np.linalg.norm(np.asarray(prior["scale_tril"]), axis=1)
+    if kind == "uniform":
+        low, high = prior["low"], prior["high"]
+        return np.full(latent_dim, (low + high) / 2), np.full(latent_dim, (high - low) / math.sqrt(12.0))
+    return np.zeros(latent_dim), np.full(latent_dim, prior.get("std") or 1.0)  # standard_normal: 1
 
 
 def quantile_grid(n: int, low: float, high: float) -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 from genkit.errors import GenkitError
 from genkit.runtime.images import check_grid_size, save_grid
 from genkit.runtime.latent.checks import png_path, require_latent
-from genkit.runtime.latent.maths import from_standard_normal
+from genkit.runtime.latent.maths import from_standard_normal, prior_moments
 from genkit.runtime.sampler import Sampler, check_count, positive_int
 
 __all__ = [
@@ -103,10 +103,7 @@ def latent_traversals(sampler: Sampler, dims, *, steps: int = 10, span=(-2.0, 2.
     prior = sampler.manifest["prior"]
     d = sampler.latent_dim
     base = from_standard_normal(prior, np.random.default_rng(seed).standard_normal((1, d)))[0]  # (d,)
-    if prior["kind"] == "standard_normal":
-        mean, std = np.zeros(d), np.ones(d)
-    else:  # a fitted N(μ, L Lᵀ): each dimension's own mean and standard deviation
-        mean, std = np.asarray(prior["mean"]), np.linalg.norm(np.asarray(prior["scale_tril"]), axis=1)
+    mean, std = prior_moments(prior, d)
     along = np.linspace(low, high, steps)
     latents = np.repeat(base[None, None, :], len(dims), axis=0).repeat(steps, axis=1)  # (dims, steps, d)
     for row, dim in enumerate(dims):
