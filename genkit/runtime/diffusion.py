@@ -153,15 +153,17 @@ def diffusion_shapes(manifest: dict) -> list:
     """
     s, latent = manifest["sampling"], manifest["diffusion"].get("latent")
     image = [None, *manifest["data"]["shape"]]
-    if latent is None:
-        return [(s["network"], "inputs", s["image_input"], image, "data.shape"), (s["network"], "outputs", s["output"], image, "data.shape")]
-    shape, what = [None, *latent["shape"]], "diffusion.latent.shape"
-    return [
+    shape, what = ([None, *latent["shape"]], "diffusion.latent.shape") if latent else (image, "data.shape")
+    wanted = [
         (s["network"], "inputs", s["image_input"], shape, what),
         (s["network"], "outputs", s["output"], shape, what),
-        (latent["decoder"], "inputs", latent["latent_input"], shape, what),
-        (latent["decoder"], "outputs", latent["output"], image, "data.shape"),
     ]
+    if latent is not None:
+        wanted += [
+            (latent["decoder"], "inputs", latent["latent_input"], shape, what),
+            (latent["decoder"], "outputs", latent["output"], image, "data.shape"),
+        ]
+    return wanted
 
 
 class ProgressBar:
