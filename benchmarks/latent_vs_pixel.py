@@ -101,14 +101,20 @@ def table(results: dict, steps: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=45.0, help="training budget of the pixel model")
-    parser.add_argument("--latent-minutes", type=float, help="training budget of the latent model (default: minutes / 3)")
+    parser.add_argument(
+        "--latent-minutes", type=float, help="training budget of the latent model (default: minutes / 3)"
+    )
     parser.add_argument("--n", type=int, default=1000, help="samples (and test images) for FID and class accuracy")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps for evaluation and timing, both models")
     parser.add_argument("--speed-n", type=int, default=100, help="images sampled for the timing")
     parser.add_argument("--pixel", type=Path, default=REPO / "specs" / "ddpm_cond_mnist.yaml")
     parser.add_argument("--latent", type=Path, default=REPO / "specs" / "ldm_mnist.yaml")
-    parser.add_argument("--set-pixel", action="append", default=[], metavar="KEY=VALUE", help="a --set for the pixel run")
-    parser.add_argument("--set-latent", action="append", default=[], metavar="KEY=VALUE", help="a --set for the latent run")
+    parser.add_argument(
+        "--set-pixel", action="append", default=[], metavar="KEY=VALUE", help="a --set for the pixel run"
+    )
+    parser.add_argument(
+        "--set-latent", action="append", default=[], metavar="KEY=VALUE", help="a --set for the latent run"
+    )
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "latent_vs_pixel")
     args = parser.parse_args()
     latent_minutes = args.latent_minutes if args.latent_minutes is not None else args.minutes / 3
