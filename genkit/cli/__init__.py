@@ -12,6 +12,7 @@ import sys
 from genkit.cli.common import DEBUG
 from genkit.cli.parser import build_parser
 from genkit.errors import GenkitError, SpecError
+from genkit.quiet_tf import tensorflow_logs
 
 __all__ = ["build_parser", "main"]
 
@@ -25,6 +26,8 @@ def main(argv=None) -> int:
         families = ", ".join(family_names())
     args = (build_parser(families) if families else build_parser()).parse_args(argv)
     DEBUG["on"] = args.debug
+    # Before any command imports TensorFlow, which reads its C++ log level once, at import.
+    tensorflow_logs(show=args.debug)
     try:
         args.func(args)
     except GenkitError as err:

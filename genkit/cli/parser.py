@@ -43,7 +43,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     """The command-line parser. `families`: the family list the help of `new` and `layers` shows
     (read from the cards only for those commands, so `genkit sample` starts without pydantic)."""
     parser = argparse.ArgumentParser(prog="genkit", description="Declarative deep generative models from YAML specs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors, and TensorFlow's own log lines (hidden otherwise)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_spec(p, optional=False):

