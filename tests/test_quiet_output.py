@@ -7,6 +7,7 @@ offline machine.
 """
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -17,7 +18,18 @@ import pytest
 import yaml
 
 from genkit.data import load_data
+from genkit.spec import validate_dict
+from genkit.spec.card import card
 from genkit.spec.data_section import DataSpec
+from genkit.train.gan_monitor import DISCRIMINATOR_REMEDIES
+from genkit.train.health import (
+    D_FAKE_FLOOR,
+    discriminator_wins,
+    kl_collapse,
+    read_history,
+    record_warnings,
+    training_warnings,
+)
 from tests.tiny import tiny_gan_spec, tiny_spec
 
 NOISE = re.compile(r"^[EWI]\d{4} ", re.MULTILINE)  # absl / TensorFlow C++ log lines: E0000 00:00:… file.cc:12] …
@@ -65,6 +77,8 @@ def test_a_run_prints_no_tensorflow_log_lines_and_no_failed_download(tmp_path, s
     assert not NOISE.findall(output), output
     assert "Downloading data from" not in output
     assert "offline fallback" in output  # the data really came from the packaged copy after the failed download
+    (record,) = tmp_path.glob("runs/*/*/run.json")
+    assert isinstance(json.loads(record.read_text())["warnings"], list)  # the end-of-training checks ran
 
 
 def test_debug_brings_tensorflow_log_lines_back(tmp_path):
@@ -124,3 +138,65 @@ def test_a_failed_download_prints_nothing_before_the_offline_copy(monkeypatch, t
     data, printed = load_mnist_with(monkeypatch, tmp_path, fake_loader(progress=False, fail=True))
     assert "offline fallback" in data.origin
     assert printed == ""
+
+
+# --------------------------------------------------------------------------- end-of-training warnings
+def vae_history(final_kl: float) -> dict:
+    return {"epoch": [0, 1, 2], "kl": [9.0, 4.0, 1.0], "neg_elbo": [200.0, 150.0, 140.0], "val_kl": [8.0, 3.0, final_kl]}
+
+
+def test_a_collapsed_kl_is_warned_about_with_the_fields_to_change():
+    spec = validate_dict(tiny_spec("vae", **{"loss.kl_weight": 4.0}))
+    warning = kl_collapse(vae_history(0.41), spec)
+    assert warning.startswith("warning: KL collapse: the validation KL ended at 0.41 nats")
+    assert "decoder ignores z" in warning
+    assert "loss.kl_weight (now 4;" in warning and "loss.kl_warmup_epochs (now 1;" in warning
+    assert "model.latent_dim that suits the data (now 4)" in warning
+
+
+def test_a_used_code_or_a_kl_capacity_run_gets_the_right_advice():
+    assert kl_collapse(vae_history(6.5), validate_dict(tiny_spec("vae"))) is None
+    capacity = tiny_spec("vae", **{"loss.kl_capacity": {"max_nats": 0.2, "epochs": 1}})
+    del capacity["loss"]["kl_warmup_epochs"]
+    warning = kl_collapse(vae_history(0.1), validate_dict(capacity))
+    assert "loss.kl_capacity.max_nats (now 0.2)" in warning and "kl_weight" not in warning
+
+
+def test_the_kl_of_a_family_without_an_elbo_is_not_judged():
+    spec = validate_dict(tiny_spec("vae"))
+    assert kl_collapse({"kl": [0.01], "loss": [3.0]}, spec) is None  # e.g. a sparsity penalty named kl
+
+
+def gan_history(d_fake: list) -> dict:
+    return {"epoch": list(range(len(d_fake))), "d_fake": d_fake, "g_loss": [5.0] * len(d_fake)}
+
+
+def test_a_discriminator_winning_for_the_last_epochs_is_warned_about_with_the_cards_remedies():
+    spec = validate_dict(tiny_gan_spec("gan"))
+    warning = discriminator_wins(gan_history([0.4, 0.2, 0.03, 0.01, 0.004]), spec)
+    assert warning.startswith(f"warning: the discriminator won: mean D(G(z)) stayed below {D_FAKE_FLOOR} for the last 3 epochs")
+    assert "loss.label_smoothing: 0.1" in warning and "train.optimizers.discriminator" in warning
+    assert card("gan").monitor.remedies in warning  # mode collapse often follows: the card's own advice
+
+
+def test_a_discriminator_that_lost_grip_again_or_a_critic_gets_no_warning():
+    spec = validate_dict(tiny_gan_spec("gan"))
+    assert discriminator_wins(gan_history([0.01, 0.01, 0.01, 0.3]), spec) is None  # recovered at the end
+    assert discriminator_wins(gan_history([0.3, 0.01]), spec) is None  # not all of the last epochs
+    critic = validate_dict(tiny_gan_spec("wgan"))
+    assert discriminator_wins(gan_history([0.0, 0.0, 0.0]), critic) is None  # a critic's score is no probability
+
+
+def test_the_discriminator_advice_names_only_options_the_family_has():
+    spec = validate_dict(tiny_gan_spec("gan"))
+    names = [field for field, _ in DISCRIMINATOR_REMEDIES if field]
+    assert all(name in type(spec.loss).model_fields for name in names)  # the gan family has them all
+
+
+def test_the_warnings_are_read_from_history_csv_and_kept_in_run_json(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,kl,neg_elbo,val_kl\n0,3.0,150.0,2.0\n1,0.5,140.0,0.3\n")
+    (tmp_path / "run.json").write_text(json.dumps({"seed": 3}))
+    warnings = training_warnings(read_history(tmp_path / "history.csv"), validate_dict(tiny_spec("vae")))
+    assert len(warnings) == 1 and "0.30 nats" in warnings[0]
+    record_warnings(tmp_path, warnings)
+    assert json.loads((tmp_path / "run.json").read_text()) == {"seed": 3, "warnings": warnings}

@@ -17,12 +17,19 @@ import sys
 import keras
 import numpy as np
 
-__all__ = ["AdversarialMonitor", "mean_pairwise_distance", "nearest_neighbour_distances"]
+__all__ = ["DISCRIMINATOR_REMEDIES", "AdversarialMonitor", "mean_pairwise_distance", "nearest_neighbour_distances"]
 
+# What helps a generator against a discriminator that wins: (the loss field it needs, or None; the advice).
+DISCRIMINATOR_REMEDIES = (
+    (None, "a lower discriminator learning rate (train.optimizers.discriminator)"),
+    ("label_smoothing", "loss.label_smoothing: 0.1"),
+    ("discriminator_steps", "loss.discriminator_steps: 1"),
+    ("generator_loss", "loss.generator_loss: non_saturating"),
+    (None, "a smaller discriminator"),
+)
 DISCRIMINATOR_WINS = (
     "warning: the discriminator is winning outright (mean D(G(z)) below {floor} for {steps} steps); the generator "
-    "gets little signal. Try: a lower discriminator learning rate (train.optimizers.discriminator), "
-    "loss.label_smoothing: 0.1, loss.discriminator_steps: 1, loss.generator_loss: non_saturating, or a smaller discriminator."
+    "gets little signal. Try: " + ", ".join(text for _, text in DISCRIMINATOR_REMEDIES) + "."
 )
 COLLAPSE = (
     "warning: samples may be collapsing at epoch {epoch}: the preview images are {ratio:.0%} as spread out as "

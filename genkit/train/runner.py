@@ -20,14 +20,23 @@ from genkit.spec import LoadedSpec, validate_dict
 from genkit.spec.card import card
 from genkit.train.assemble import Prepared, prepare
 from genkit.train.callbacks import CheckpointEvery, SampleGrid, StopAfterMinutes
-from genkit.train.keep_best import BEST, KeepBest, best_state
 from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
 from genkit.train.divergence import Diverged, StopOnNonFinite
-from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt, interrupted_training
 from genkit.train.gan_monitor import AdversarialMonitor
+from genkit.train.health import read_history, record_warnings, training_warnings
+from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt, interrupted_training
+from genkit.train.keep_best import BEST, KeepBest, best_state
 from genkit.train.plots import plot_history
 from genkit.train.resume import ContinueMetrics, ResumePoint, resume_run
-from genkit.train.run_folder import add_train_seconds, find_latest_run, recorded_train_seconds, new_run_dir, read_run_spec, spec_hash, write_run_record
+from genkit.train.run_folder import (
+    add_train_seconds,
+    find_latest_run,
+    new_run_dir,
+    read_run_spec,
+    recorded_train_seconds,
+    spec_hash,
+    write_run_record,
+)
 
 __all__ = ["FINAL_WEIGHTS", "open_run", "resume_command", "train"]
 
@@ -139,6 +148,11 @@ def _fit(loaded, prep, point: ResumePoint, score_samples=None, resume_hint: str 
     _save_final(model, run_dir)
     if (run_dir / "history.csv").exists():
         plot_history(run_dir / "history.csv", run_dir / "loss_curve.png")
+    # Once, after the epoch lines: a collapsed KL or a winning discriminator ends without an error.
+    warnings = training_warnings(read_history(run_dir / "history.csv"), spec)
+    for warning in warnings:
+        print(warning, file=sys.stderr, flush=True)
+    record_warnings(run_dir, warnings)
 
 
 def _callbacks(spec, prep, extra: dict, score_samples=None) -> list:
