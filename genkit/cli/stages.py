@@ -1,4 +1,8 @@
-"""The commands that run the stages: train, evaluate, export and run (with --resume and Ctrl-C handling)."""
+"""The commands that run the stages: train, evaluate, export and run (with --resume and Ctrl-C handling).
+
+Each calls the Python API (`genkit.api`): the flags become its arguments, and it prints what
+the command prints.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from genkit.errors import GenkitError, SpecError
-
-from genkit.cli.common import load, located, quiet_tensorflow
+from genkit.cli.common import load, quiet_tensorflow
+from genkit.errors import GenkitError
 
 __all__ = ["cmd_evaluate", "cmd_export", "cmd_run", "cmd_train"]
 
@@ -74,27 +77,10 @@ def _resume_folder(args):
     return Path(folder)
 
 
-def _export_flags(args) -> list:
-    """The export flags of `genkit run` that a printed resume or export command repeats."""
-    flags = []
-    if getattr(args, "out", None):
-        flags += ["--out", args.out]
-    if getattr(args, "force", False):
-        flags.append("--force")
-    return flags
-
-
-def _resume_flags(args) -> list:
-    """The flags a printed resume command repeats besides the run folder (no --set: the folder has
-    the resolved spec). --allow-spec-change too: the newest checkpoint may predate the change."""
-    flags = ["--allow-spec-change"] if args.allow_spec_change else []
-    return flags + (_export_flags(args) if args.command == "run" else [])
-
-
 def _open_target(target: str, overrides, allow_outside_paths=False):
     """A run folder, or a spec whose newest finished run is used."""
     quiet_tensorflow()
-    from genkit.train import open_run
+    from genkit.api import open_run
     from genkit.train.run_folder import find_latest_run
 
     if _is_run_dir(target):
@@ -120,6 +106,7 @@ def cmd_train(args):
 
 
 def _train(args):
+    """`genkit train` (train only) or `genkit run` (train, evaluate, export): the `genkit.api.Run`."""
     folder = _resume_folder(args)
     if folder is not None:
         from genkit.train.run_folder import load_run_spec
@@ -127,81 +114,25 @@ def _train(args):
         loaded = load_run_spec(folder, args.set or [])
     else:
         loaded = load(args)
+    if args.allow_spec_change and not args.resume:
+        raise GenkitError("--allow-spec-change applies with --resume: it lets a run continue under a changed spec.")
     quiet_tensorflow()
-    from genkit.evaluate.sample_quality import sample_scores
-    from genkit.train import train
+    from genkit.api import train
 
-    try:
-        if args.allow_spec_change and not args.resume:
-            raise GenkitError("--allow-spec-change applies with --resume: it lets a run continue under a changed spec.")
-        return train(
-            loaded,
-            resume=bool(args.resume),
-            run_dir=folder,
-            allow_spec_change=args.allow_spec_change,
-            score_samples=sample_scores,
-            command=args.command,
-            flags=_resume_flags(args),
-        )
-    except SpecError as err:
-        raise located(err, loaded) from None
+    stages = args.command == "run"
+    return train(
+        loaded,
+        resume=folder or bool(args.resume),
+        allow_spec_change=args.allow_spec_change,
+        evaluate=stages,
+        export=stages,
+        out=getattr(args, "out", None),
+        force=getattr(args, "force", False),
+    )
 
 
 def _evaluate_command_for(run_dir) -> str:
     return shlex.join(["genkit", "evaluate", str(run_dir)])
-
-
-def _export_command_for(run_dir, flags=()) -> str:
-    return shlex.join(["genkit", "export", str(run_dir), *flags])
-
-
-def _evaluate(prep, then_export=None):
-    """Evaluate `prep` into its run folder's metrics.json. `then_export`: the export flags when
-    `genkit run` exports next (None: `genkit evaluate`), for what a Ctrl-C message says."""
-    from genkit.evaluate import evaluate_model, format_table, write_metrics
-    from genkit.train.interrupt import interrupted_phase
-
-    run = prep.run_dir
-    if then_export is None:
-        said = (
-            f"stopped during evaluation; the run folder {run} is as it was (a metrics.json it had is the "
-            f"previous one, whole). Evaluate again with: {_evaluate_command_for(run)}"
-        )
-    else:
-        said = (
-            f"stopped during evaluation; training finished and the run folder {run} is complete (final weights "
-            "saved), but no metrics.json was written and nothing was exported. Finish with: "
-            f"{_evaluate_command_for(run)} && {_export_command_for(run, then_export)}"
-        )
-    with interrupted_phase(said):
-        report = evaluate_model(prep)
-        path = write_metrics(report, run)
-    print(format_table(report))
-    print(f"metrics written to {path}")
-    return report
-
-
-def _export(prep, out, force=False):
-    from genkit.export.from_run import default_export_dir, export_run
-    from genkit.train.interrupt import interrupted_phase
-
-    flags = (["--out", out] if out else []) + (["--force"] if force else [])
-    try:
-        target = Path(out) if out else default_export_dir(prep.spec)
-        where = f"the export folder {target} is untouched (a new export is swapped in only whole)"
-    except GenkitError:
-        where = "the export folder is untouched"
-    said = (
-        f"stopped during export; {where}, and the run folder {prep.run_dir} is complete"
-        f"{' with its metrics.json' if (Path(prep.run_dir) / 'metrics.json').is_file() else ''}. "
-        f"Export again with: {_export_command_for(prep.run_dir, flags)}"
-    )
-    with interrupted_phase(said):
-        manifest = export_run(prep, out, force=force)
-    out_dir = Path(out) if out else default_export_dir(prep.spec)
-    parity = {n: f"{v.get('parity_max_abs_diff', float('nan')):.1e}" for n, v in manifest["networks"].items()}
-    print(f"exported {', '.join(manifest['networks'])} to {out_dir} (ONNX vs Keras max abs diff: {parity})")
-    return manifest
 
 
 def cmd_evaluate(args):
@@ -217,7 +148,7 @@ def _evaluate_command(args):
     given = [f"--{k.replace('_scale', '').replace('_', '-')}" for k, v in options.items() if v is not None]
     if given:
         raise GenkitError(f"{', '.join(given)}: sampler settings apply when evaluating a diffusion export folder, not a run.")
-    _evaluate(_open_target(args.target, args.set, args.allow_outside_paths))
+    _open_target(args.target, args.set, args.allow_outside_paths).evaluate()
 
 
 def _is_export_dir(path: str) -> bool:
@@ -249,7 +180,7 @@ def _evaluate_export(export_dir, overrides, options):
 
 def cmd_export(args):
     with _ctrl_c_interrupts():
-        _export(_open_target(args.target, args.set, args.allow_outside_paths), args.out, args.force)
+        _open_target(args.target, args.set, args.allow_outside_paths).export(args.out, force=args.force)
 
 
 def cmd_run(args):
@@ -270,11 +201,8 @@ def _run(args):
     if args.reuse:
         raise GenkitError("--reuse applies to pipeline files; for one spec, --resume continues its newest run.")
     start = time.time()
-    prep = _train(args)
-    # Every worker of a cluster evaluates: its collective ops need them all.
-    _evaluate(prep, then_export=_export_flags(args) if prep.chief else None)
-    if not prep.chief:
+    run = _train(args)  # trained, evaluated and (by the chief of a cluster) exported
+    if not run.chief:
         print(f"done in {time.time() - start:.0f} s: this worker is not the chief, which keeps the run and exports it")
         return
-    _export(prep, args.out, args.force)
-    print(f"done in {time.time() - start:.0f} s: run folder {prep.run_dir}")
+    print(f"done in {time.time() - start:.0f} s: run folder {run.folder}")

@@ -26,7 +26,6 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-import genkit
 from genkit.errors import GenkitError, SpecError
 from genkit.atomic import PREVIOUS, atomic_directory, atomic_write_bytes, atomic_write_text
 from genkit.export.convert import default_output_names, describe_io, metadata_facts, set_metadata, to_onnx
@@ -35,6 +34,7 @@ from genkit.export.parity import parity_max_abs_diff
 from genkit.runtime import Sampler, save_samples
 from genkit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, check_references
 from genkit.train.run_folder import existing_export_manifest, hashed_fields, spec_hash
+from genkit.version import __version__
 
 __all__ = ["MARKER", "export_marker", "export_networks", "replace_mode"]
 
@@ -131,7 +131,7 @@ def export_networks(
     if problems:
         raise GenkitError("export manifest does not match the exported networks: " + " ".join(problems))
     result["versions"] = {
-        "genkit": genkit.__version__,
+        "genkit": __version__,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "tf2onnx": tf2onnx.__version__,

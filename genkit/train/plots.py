@@ -10,10 +10,9 @@ __all__ = ["plot_history"]
 
 def plot_history(history_csv: Path, out_png: Path) -> Path:
     """Loss curves from Keras's history.csv: one panel per loss, train and validation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure renders PNG through Agg without pyplot: the process's backend is left alone (a
+    # notebook that trains keeps showing its own plots inline).
+    from matplotlib.figure import Figure
 
     with open(history_csv, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -21,7 +20,8 @@ def plot_history(history_csv: Path, out_png: Path) -> Path:
         return out_png
     names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k not in ("kl_weight", "learning_rate")]
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
+    fig = Figure(figsize=(3.2 * len(names), 2.8))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         ax.plot(epochs, [_number(r[name]) for r in rows], label="train")
         if f"val_{name}" in rows[0]:
@@ -31,7 +31,6 @@ def plot_history(history_csv: Path, out_png: Path) -> Path:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
-    plt.close(fig)
     return out_png
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from genkit import __version__
 from genkit.atomic import atomic_write_text
 from genkit.errors import GenkitError
+from genkit.version import __version__
 
 __all__ = [
     "add_train_seconds",
