@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from genkit.data import load_data
+from genkit.progress import phase
 from genkit.spec import validate_dict
 from genkit.spec.card import card
 from genkit.spec.data_section import DataSpec
@@ -66,10 +67,10 @@ TINY = ["--set", "train.steps_per_epoch=2", "--set", "data.limit=256"]
 @pytest.mark.parametrize(
     "spec",
     [
-        tiny_gan_spec("gan", **{"evaluate.metrics": ["fid"], "evaluate.samples": 64}),
         tiny_spec("vae"),
+        tiny_spec("cvae"),
     ],
-    ids=["gan", "vae"],
+    ids=["vae", "cvae"],
 )
 def test_a_run_prints_no_tensorflow_log_lines_and_no_failed_download(tmp_path, spec):
     code, output = run_cli(tmp_path, "run", write_spec(tmp_path, spec), *TINY)
@@ -77,8 +78,22 @@ def test_a_run_prints_no_tensorflow_log_lines_and_no_failed_download(tmp_path, s
     assert not NOISE.findall(output), output
     assert "Downloading data from" not in output
     assert "offline fallback" in output  # the data really came from the packaged copy after the failed download
+    assert re.search(r"^evaluating: the losses on \d+ test images … \d+\.\d s$", output, re.MULTILINE), output
     (record,) = tmp_path.glob("runs/*/*/run.json")
     assert isinstance(json.loads(record.read_text())["warnings"], list)  # the end-of-training checks ran
+
+
+def test_a_gan_run_says_what_evaluation_and_export_are_doing(tmp_path):
+    spec = tiny_gan_spec("gan", **{"evaluate.metrics": ["fid", "kid"], "evaluate.samples": 64})
+    code, output = run_cli(tmp_path, "run", write_spec(tmp_path, spec), *TINY)
+    assert code == 0, output[-3000:]
+    for line in (
+        r"evaluating: sampling 64 images for fid, kid … \d+\.\d s",  # 64: evaluate.samples
+        r"evaluating: fid, kid on 64 samples vs 64 real test images … \d+\.\d s",
+        r"exporting: generator, discriminator to ONNX, each checked against Keras through onnxruntime … \d+\.\d s",
+    ):
+        assert re.search(f"^{line}$", output, re.MULTILINE), (line, output)
+    assert not NOISE.findall(output) and "Downloading data from" not in output
 
 
 def test_debug_brings_tensorflow_log_lines_back(tmp_path):
@@ -200,3 +215,28 @@ def test_the_warnings_are_read_from_history_csv_and_kept_in_run_json(tmp_path):
     assert len(warnings) == 1 and "0.30 nats" in warnings[0]
     record_warnings(tmp_path, warnings)
     assert json.loads((tmp_path / "run.json").read_text()) == {"seed": 3, "warnings": warnings}
+
+
+# --------------------------------------------------------------------------- progress lines
+def test_a_phase_says_what_it_does_then_its_time_on_the_same_line(capsys):
+    with phase("evaluating: fid"):
+        pass
+    assert re.fullmatch(r"evaluating: fid … \d+\.\d s\n", capsys.readouterr().out)
+
+
+def test_a_phase_inside_another_ends_the_outer_line_first(capsys):
+    with phase("evaluating: fid"), phase("feature extractor: training a CNN"):
+        pass
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "evaluating: fid … "
+    assert re.fullmatch(r"feature extractor: training a CNN … \d+\.\d s", lines[1])
+    assert re.fullmatch(r"evaluating: fid: done in \d+\.\d s", lines[2])
+
+
+def test_a_failed_phase_ends_its_line_before_the_error(capsys):
+    with pytest.raises(KeyboardInterrupt), phase("exporting: generator"):
+        raise KeyboardInterrupt
+    assert re.fullmatch(r"exporting: generator … stopped after \d+\.\d s\n", capsys.readouterr().out)
+    with phase("evaluating: kid"):  # and the next phase starts on a line of its own
+        pass
+    assert capsys.readouterr().out.startswith("evaluating: kid … ")

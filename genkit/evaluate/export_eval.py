@@ -23,6 +23,7 @@ from genkit.evaluate.disentanglement import disentanglement_scores
 from genkit.evaluate.metrics import per_pixel_errors
 from genkit.evaluate.sample_quality import sample_scores
 from genkit.evaluate.translation import translation_scores
+from genkit.progress import phase
 from genkit.runtime import Sampler
 from genkit.spec import validate_dict
 from genkit.spec.schema import DISENTANGLEMENT_METRICS, SAMPLE_METRICS, TRANSLATION_METRICS
@@ -76,20 +77,24 @@ def evaluate_export(export_dir, **options) -> dict:
         protocol["sampler"] = ", ".join(f"{k} {v}" for k, v in sorted(model.options.items()))
     results: dict = {}
     if "reconstruction" in wanted:
-        results.update(_reconstruction(sampler, data, n, spec.data.range))
+        with phase(f"evaluating: reconstruction of {n:,} test images through onnxruntime"):
+            results.update(_reconstruction(sampler, data, n, spec.data.range))
         protocol["reconstruction"] = "per-pixel errors of the ONNX encoder -> decoder reconstruction, in [0, 1] units"
     if set(SAMPLE_METRICS) & set(wanted):
         results.update(sample_scores(model, data, spec, wanted, protocol))
     if "code_accuracy" in wanted:
         # Q through the exported discriminator (its code heads), as `Sampler.infer_codes` reads them.
-        results.update(code_accuracy_scores(sampler.infer_codes, spec, data, protocol))
+        with phase("evaluating: code_accuracy"):
+            results.update(code_accuracy_scores(sampler.infer_codes, spec, data, protocol))
     if set(DISENTANGLEMENT_METRICS) & set(wanted):
         # The ONNX encoder's first output (z_mean for a VAE), as `Sampler.encode` reads it.
-        results.update(disentanglement_scores(sampler.encode, spec, data, wanted, protocol, conditional=sampler.conditional))
+        with phase(f"evaluating: {', '.join(m for m in DISENTANGLEMENT_METRICS if m in wanted)}"):
+            results.update(disentanglement_scores(sampler.encode, spec, data, wanted, protocol, conditional=sampler.conditional))
     if set(TRANSLATION_METRICS) & set(wanted):
         # The Sampler translates like the family does (directions, translate): the same scores, through ONNX.
         paired = spec.data.translation.pairing == "paired"
-        results.update(translation_scores(sampler, data.x_test[:n], data.y_test[:n], wanted, spec.data.range, protocol, paired=paired))
+        with phase(f"evaluating: {', '.join(m for m in TRANSLATION_METRICS if m in wanted)} on {n:,} test images"):
+            results.update(translation_scores(sampler, data.x_test[:n], data.y_test[:n], wanted, spec.data.range, protocol, paired=paired))
     return {
         "name": spec.name,
         "family": spec.model.family,

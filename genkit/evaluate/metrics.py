@@ -20,6 +20,7 @@ from genkit.evaluate.disentanglement import disentanglement_scores
 from genkit.evaluate.likelihood import importance_weighted_nll
 from genkit.evaluate.sample_quality import sample_scores
 from genkit.evaluate.translation import translation_scores
+from genkit.progress import phase
 from genkit.spec.schema import DISENTANGLEMENT_METRICS, SAMPLE_METRICS, TRANSLATION_METRICS
 from genkit.train.keep_best import best_state
 
@@ -35,7 +36,8 @@ def evaluate_model(prep) -> dict:
     y = None if data.y_test is None else data.y_test[:n]
     batches = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).batch(spec.data.batch_size)
     # The family's own test_step: its objective's terms (and the negative ELBO for VAEs).
-    logs = {k: float(v) for k, v in model.evaluate(batches, verbose=0, return_dict=True).items()}
+    with phase(f"evaluating: the losses on {n:,} test images"):
+        logs = {k: float(v) for k, v in model.evaluate(batches, verbose=0, return_dict=True).items()}
     results = {"loss": logs["loss"]}
     protocol = {
         "split": "test",
@@ -55,7 +57,8 @@ def evaluate_model(prep) -> dict:
         protocol["neg_elbo"] = "reconstruction + KL (beta = 1) with one posterior sample per example, nats"
     if "log_likelihood" in wanted:
         k = spec.evaluate.importance_samples
-        results["neg_log_likelihood"] = importance_weighted_nll(model, x, y if model.conditional else None, k=k, seed=spec.seed)
+        with phase(f"evaluating: log_likelihood ({k} posterior samples for each of {n:,} test images)"):
+            results["neg_log_likelihood"] = importance_weighted_nll(model, x, y if model.conditional else None, k=k, seed=spec.seed)
         protocol["neg_log_likelihood"] = (
             f"-log p(x) estimated by the importance-weighted bound with K = {k} posterior samples "
             "(Burda et al. 2016), nats per example; an upper bound, tighter than neg_elbo"
@@ -63,12 +66,15 @@ def evaluate_model(prep) -> dict:
     if set(SAMPLE_METRICS) & set(wanted):
         results.update(sample_scores(model, data, spec, wanted, protocol))
     if "code_accuracy" in wanted:
-        results.update(code_accuracy_scores(model.infer_codes, spec, data, protocol))
+        with phase("evaluating: code_accuracy"):
+            results.update(code_accuracy_scores(model.infer_codes, spec, data, protocol))
     if set(DISENTANGLEMENT_METRICS) & set(wanted):
-        results.update(disentanglement_scores(_encode(model), spec, data, wanted, protocol, conditional=model.conditional))
+        with phase(f"evaluating: {', '.join(m for m in DISENTANGLEMENT_METRICS if m in wanted)}"):
+            results.update(disentanglement_scores(_encode(model), spec, data, wanted, protocol, conditional=model.conditional))
     if set(TRANSLATION_METRICS) & set(wanted):
         paired = spec.data.translation.pairing == "paired"
-        results.update(translation_scores(model, x, y, wanted, spec.data.range, protocol, paired=paired))
+        with phase(f"evaluating: {', '.join(m for m in TRANSLATION_METRICS if m in wanted)} on {n:,} test images"):
+            results.update(translation_scores(model, x, y, wanted, spec.data.range, protocol, paired=paired))
     return {
         "name": spec.name,
         "family": spec.model.family,

@@ -18,6 +18,7 @@ from genkit.errors import GenkitError
 from genkit.evaluate.classifier import class_accuracy
 from genkit.evaluate.distribution import frechet_distance, kernel_inception_distance, mode_coverage, precision_recall
 from genkit.evaluate.features import Extractor, get_extractor
+from genkit.progress import phase
 
 __all__ = ["draw_samples", "labelled_data", "load_extractor", "sample_scores"]
 
@@ -67,43 +68,47 @@ def sample_scores(model, data, spec, wanted, protocol: dict, *, reference: str =
     results: dict = {}
     protocol["feature_space"] = extractor.describe()
     if getattr(model, "fit_prior", None) is not None:
-        model.fit_prior(data.x_train)
+        with phase(f"evaluating: fitting the prior to the codes of {len(data.x_train):,} training images"):
+            model.fit_prior(data.x_train)
         protocol["sampling"] = "decoded draws from a Gaussian fitted to the codes of the training images"
 
     distribution_scores = [m for m in ("fid", "kid", "precision_recall", "mode_coverage") if m in wanted]
     if distribution_scores:
-        fake = draw_samples(model, n, y_ref, seed)
+        with phase(f"evaluating: sampling {n:,} images for {', '.join(distribution_scores)}"):
+            fake = draw_samples(model, n, y_ref, seed)
         where = f"{n} samples (seed {seed}) vs {n} real {reference} images"
-        if "mode_coverage" in distribution_scores:
-            coverage = mode_coverage(extractor.predict_modes(fake), extractor.num_modes)  # shapes: shape x colour
-            results.update(mode_coverage=coverage["coverage"], mode_entropy=coverage["entropy"])
-            protocol["mode_coverage"] = (
-                f"{n} samples (seed {seed}) classified into the extractor's {extractor.num_modes} classes; "
-                "coverage = share of classes predicted at least once, "
-                "entropy = entropy of the predicted-class histogram / log(classes)"
-            )
-        if {"fid", "kid", "precision_recall"} & set(distribution_scores):
-            f_ref, f_fake = extractor.features(x_ref), extractor.features(fake)
-            if "fid" in distribution_scores:
-                results["fid"] = frechet_distance(f_ref, f_fake)
-                # The floor this protocol can reach: real training images scored the same way.
-                f_train = extractor.features(data.x_train[:n])
-                results["fid_real_train"] = frechet_distance(f_ref, f_train)
-                protocol["fid"] = f"{where}; fid_real_train: {min(n, len(data.x_train))} real training images instead of samples (the floor)"
-            if "kid" in distribution_scores:
-                # Subsets of half the images, so that they differ and their spread means something.
-                kid = kernel_inception_distance(f_ref, f_fake, subset_size=min(1000, max(n // 2, 2)), seed=seed)
-                results.update(kid=kid["mean"], kid_std=kid["std"])
-                protocol["kid"] = f"{where}; unbiased MMD² (cubic kernel) over {kid['subsets']} subsets of {kid['subset_size']}"
-            if "precision_recall" in distribution_scores:
-                pr = precision_recall(f_ref, f_fake, k=spec.evaluate.precision_recall_k)
-                results.update(precision=pr["precision"], recall=pr["recall"])
-                protocol["precision_recall"] = f"{where}; k-NN manifolds, k = {pr['k']}"
+        with phase(f"evaluating: {', '.join(distribution_scores)} on {n:,} samples vs {n:,} real {reference} images"):
+            if "mode_coverage" in distribution_scores:
+                coverage = mode_coverage(extractor.predict_modes(fake), extractor.num_modes)  # shapes: shape x colour
+                results.update(mode_coverage=coverage["coverage"], mode_entropy=coverage["entropy"])
+                protocol["mode_coverage"] = (
+                    f"{n} samples (seed {seed}) classified into the extractor's {extractor.num_modes} classes; "
+                    "coverage = share of classes predicted at least once, "
+                    "entropy = entropy of the predicted-class histogram / log(classes)"
+                )
+            if {"fid", "kid", "precision_recall"} & set(distribution_scores):
+                f_ref, f_fake = extractor.features(x_ref), extractor.features(fake)
+                if "fid" in distribution_scores:
+                    results["fid"] = frechet_distance(f_ref, f_fake)
+                    # The floor this protocol can reach: real training images scored the same way.
+                    f_train = extractor.features(data.x_train[:n])
+                    results["fid_real_train"] = frechet_distance(f_ref, f_train)
+                    protocol["fid"] = f"{where}; fid_real_train: {min(n, len(data.x_train))} real training images instead of samples (the floor)"
+                if "kid" in distribution_scores:
+                    # Subsets of half the images, so that they differ and their spread means something.
+                    kid = kernel_inception_distance(f_ref, f_fake, subset_size=min(1000, max(n // 2, 2)), seed=seed)
+                    results.update(kid=kid["mean"], kid_std=kid["std"])
+                    protocol["kid"] = f"{where}; unbiased MMD² (cubic kernel) over {kid['subsets']} subsets of {kid['subset_size']}"
+                if "precision_recall" in distribution_scores:
+                    pr = precision_recall(f_ref, f_fake, k=spec.evaluate.precision_recall_k)
+                    results.update(precision=pr["precision"], recall=pr["recall"])
+                    protocol["precision_recall"] = f"{where}; k-NN manifolds, k = {pr['k']}"
 
     if "class_accuracy" in wanted:
         per_class = max(n // model.num_classes, 1)
         labels = np.repeat(np.arange(model.num_classes, dtype="int32"), per_class)
-        scores = class_accuracy(extractor.classifier, draw_samples(model, len(labels), labels, seed), labels)
+        with phase(f"evaluating: class_accuracy ({per_class:,} samples of each of {model.num_classes} classes)"):
+            scores = class_accuracy(extractor.classifier, draw_samples(model, len(labels), labels, seed), labels)
         results["class_accuracy"], results["class_accuracy_per_class"] = scores["overall"], scores["per_class"]
         protocol["class_accuracy"] = (
             f"{per_class} samples per class (seed {seed}) classified by the feature extractor; "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from genkit.errors import GenkitError, Problem, SpecError, write_failure
 from genkit.export.onnx_export import export_marker, export_networks, replace_mode
+from genkit.progress import phase
 from genkit.train.run_folder import check_export_target, runs_base
 
 __all__ = ["default_export_dir", "export_run", "export_target"]
@@ -87,19 +88,21 @@ def export_run(prep, out_dir=None, *, force: bool = True) -> dict:
         if model.num_classes:
             ranges[name]["y"] = (0, model.num_classes)
         ranges[name].update(plan.input_ranges.get(name, {}))
+    what = f"exporting: {', '.join(chosen)} to ONNX, each checked against Keras through onnxruntime"
     try:
-        return export_networks(
-            {n: offered[n] for n in chosen},
-            out,
-            manifest,
-            opset=spec.export.onnx.opset,
-            tolerance=spec.export.onnx.tolerance,
-            seed=spec.seed,
-            input_ranges=ranges,
-            force=force,
-            run_dir=run_dir,
-            field=field,
-        )
+        with phase(what):
+            return export_networks(
+                {n: offered[n] for n in chosen},
+                out,
+                manifest,
+                opset=spec.export.onnx.opset,
+                tolerance=spec.export.onnx.tolerance,
+                seed=spec.seed,
+                input_ranges=ranges,
+                force=force,
+                run_dir=run_dir,
+                field=field,
+            )
     except OSError as err:
         raise _export_failure(err, out, field) from None
 

@@ -32,6 +32,7 @@ from genkit.atomic import atomic_directory
 from genkit.data.cache import cache_dir as default_cache_dir
 from genkit.evaluate.features.cnn import LEVELS, RECIPE, domain_cnn, train_domain_cnn
 from genkit.evaluate.features.extractor import Extractor, check_data
+from genkit.progress import phase
 
 __all__ = ["get_extractor"]
 
@@ -150,7 +151,9 @@ def _name(data, key) -> str:
 
 def _train_entry(entry: Path, key, grid, labels, recipe, seed, data, num_classes, heads) -> Extractor:
     start = time.perf_counter()
-    model, epochs = train_domain_cnn(grid, labels, data.shape, num_classes, recipe, seed, heads=heads and heads["sizes"])
+    what = f"feature extractor: training a CNN on {len(grid):,} {data.source} images (once: it is cached for later runs)"
+    with phase(what):
+        model, epochs = train_domain_cnn(grid, labels, data.shape, num_classes, recipe, seed, heads=heads and heads["sizes"])
     seconds = time.perf_counter() - start
     meta = {
         "key": key,
