@@ -63,7 +63,8 @@ def train(
     """Train a spec into a new run folder, evaluate it and export it: `genkit run`.
 
     Args:
-        spec: a spec file path, a spec from `load_spec`, or a spec mapping (as the YAML holds).
+        spec: a spec file path, a spec from `load_spec`, or a spec mapping (as the YAML holds). Given
+            the path, an error found while building the networks also says the file and line.
         overrides: `--set` strings applied to a spec file, e.g. `["train.epochs=2"]`.
         out: the export folder (default: `export.dir`, else `exports/<name>`).
         force: replace an export of another spec or name in that folder, keeping it under
@@ -80,6 +81,7 @@ def train(
     loaded = _loaded(spec, overrides, allow_outside_paths, folder)
     if allow_spec_change and not resume:
         raise GenkitError("allow_spec_change (--allow-spec-change) applies with resume: it lets a run continue under a changed spec.")
+    # The command line a Ctrl-C message prints to resume this run: `genkit run|train --resume RUN ...`.
     command = "run" if export else "train"
     export_flags = (["--out", str(out)] if out else []) + (["--force"] if force else [])
     resume_flags = (["--allow-spec-change"] if allow_spec_change else []) + (export_flags if command == "run" else [])
@@ -130,6 +132,7 @@ def load_export(folder, *, provider: str | None = None):
       `guidance_scale`, style exports `truncation`, `mix`, `crossover`, InfoGAN exports `codes`.
       `translate(x, direction="ab")`: `--input FILE --direction ab|ba` (pix2pix, cyclegan).
       `encode(x, y=None)`, `decode(z, y=None)`, `reconstruct(x, y=None)`: exports with an encoder / a decoder.
+      Anomaly scores (`genkit score`): `genkit.runtime.anomaly.reconstruction_errors(sampler, x)`.
     `provider`: "cpu" or "cuda" to force a device.
     """
     from genkit.runtime import Sampler
