@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from genkit.progress import phase
 from genkit.spec import validate_dict
 from genkit.spec.card import card
 from genkit.spec.data_section import DataSpec
-from genkit.train.gan_monitor import DISCRIMINATOR_REMEDIES
+from genkit.train.gan_monitor import DISCRIMINATOR_REMEDIES, AdversarialMonitor, discriminator_remedies
 from genkit.train.health import (
     D_FAKE_FLOOR,
     discriminator_wins,
@@ -165,7 +166,7 @@ def test_a_collapsed_kl_is_warned_about_with_the_fields_to_change():
     warning = kl_collapse(vae_history(0.41), spec)
     assert warning.startswith("warning: KL collapse: the validation KL ended at 0.41 nats")
     assert "decoder ignores z" in warning
-    assert "loss.kl_weight (now 4;" in warning and "loss.kl_warmup_epochs (now 1;" in warning
+    assert "loss.kl_weight (now 4;" in warning and "a longer KL warm-up, loss.kl_warmup_epochs (now 1;" in warning
     assert "model.latent_dim that suits the data (now 4)" in warning
 
 
@@ -203,16 +204,28 @@ def test_a_discriminator_that_lost_grip_again_or_a_critic_gets_no_warning():
 
 
 def test_the_discriminator_advice_names_only_options_the_family_has():
-    spec = validate_dict(tiny_gan_spec("gan"))
-    names = [field for field, _ in DISCRIMINATOR_REMEDIES if field]
-    assert all(name in type(spec.loss).model_fields for name in names)  # the gan family has them all
+    gan = validate_dict(tiny_gan_spec("gan"))
+    fields = [field for field, _ in DISCRIMINATOR_REMEDIES if field]
+    assert all(field in type(gan.loss).model_fields for field in fields)  # no typo: the gan family has them all
+    advice = discriminator_remedies(SimpleNamespace(label_smoothing=0.0))  # a family with label smoothing only
+    assert "loss.label_smoothing: 0.1" in advice and "train.optimizers.discriminator" in advice
+    assert "loss.discriminator_steps" not in advice and "loss.generator_loss" not in advice
+
+
+def test_the_monitor_during_training_gives_the_familys_own_advice():
+    stream = io.StringIO()
+    advice = discriminator_remedies(SimpleNamespace())  # a family with none of the loss options
+    monitor = AdversarialMonitor(np.zeros((2, 4)), card("gan").monitor.remedies, patience=2, stream=stream, discriminator_remedies=advice)
+    for step in range(3):
+        monitor.on_train_batch_end(step, {"d_fake": 0.001})
+    assert f"Try: {advice}." in stream.getvalue() and "loss." not in stream.getvalue()
 
 
 def test_the_warnings_are_read_from_history_csv_and_kept_in_run_json(tmp_path):
     (tmp_path / "history.csv").write_text("epoch,kl,neg_elbo,val_kl\n0,3.0,150.0,2.0\n1,0.5,140.0,0.3\n")
     (tmp_path / "run.json").write_text(json.dumps({"seed": 3}))
     warnings = training_warnings(read_history(tmp_path / "history.csv"), validate_dict(tiny_spec("vae")))
-    assert len(warnings) == 1 and "0.30 nats" in warnings[0]
+    assert len(warnings) == 1 and "0.3 nats" in warnings[0]
     record_warnings(tmp_path, warnings)
     assert json.loads((tmp_path / "run.json").read_text()) == {"seed": 3, "warnings": warnings}
 

@@ -17,7 +17,7 @@ import sys
 import keras
 import numpy as np
 
-__all__ = ["DISCRIMINATOR_REMEDIES", "AdversarialMonitor", "mean_pairwise_distance", "nearest_neighbour_distances"]
+__all__ = ["DISCRIMINATOR_REMEDIES", "AdversarialMonitor", "discriminator_remedies", "mean_pairwise_distance", "nearest_neighbour_distances"]
 
 # What helps a generator against a discriminator that wins: (the loss field it needs, or None; the advice).
 DISCRIMINATOR_REMEDIES = (
@@ -29,13 +29,20 @@ DISCRIMINATOR_REMEDIES = (
 )
 DISCRIMINATOR_WINS = (
     "warning: the discriminator is winning outright (mean D(G(z)) below {floor} for {steps} steps); the generator "
-    "gets little signal. Try: " + ", ".join(text for _, text in DISCRIMINATOR_REMEDIES) + "."
+    "gets little signal. Try: {remedies}."
 )
 COLLAPSE = (
     "warning: samples may be collapsing at epoch {epoch}: the preview images are {ratio:.0%} as spread out as "
     "real images (mean pairwise distance {fake:.3g} vs {real:.3g}) and {copies:.0%} of them have a near-copy among "
     "the others. Try: {remedies}."
 )
+
+
+def discriminator_remedies(loss) -> str:
+    """The DISCRIMINATOR_REMEDIES that a family whose loss section is `loss` can follow, as one phrase."""
+    return "; ".join(text for field, text in DISCRIMINATOR_REMEDIES if field is None or hasattr(loss, field))
+
+
 def _distances(images) -> np.ndarray:
     flat = np.asarray(images, np.float64).reshape(len(images), -1)
     squared = np.sum(flat**2, axis=1)
@@ -70,6 +77,8 @@ class AdversarialMonitor(keras.callbacks.Callback):
         start_step: judge previews only after this many train steps; the first hundreds
             of steps draw blurs of the mean image.
         remedies: what the collapse warning suggests trying.
+        discriminator_remedies: what the discriminator warning suggests (default: every
+            DISCRIMINATOR_REMEDIES entry; `discriminator_remedies(spec.loss)` keeps the family's).
         stream: where warnings go (default stderr).
     """
 
@@ -84,6 +93,7 @@ class AdversarialMonitor(keras.callbacks.Callback):
         copy_share=0.25,
         start_step=1000,
         stream=None,
+        discriminator_remedies=None,
     ):
         super().__init__()
         enough = len(real_images) > 1
@@ -95,6 +105,7 @@ class AdversarialMonitor(keras.callbacks.Callback):
         self.floor, self.patience = floor, patience
         self.diversity_ratio, self.start_step = diversity_ratio, start_step
         self.remedies, self.stream = remedies, stream
+        self.discriminator_remedies = discriminator_remedies or "; ".join(text for _, text in DISCRIMINATOR_REMEDIES)
         self.steps = 0  # train steps seen by this monitor
         self.low_steps = 0
         self.warned = set()
@@ -112,7 +123,8 @@ class AdversarialMonitor(keras.callbacks.Callback):
         # recent steps, not one unlucky batch.
         self.low_steps = self.low_steps + 1 if float(logs["d_fake"]) < self.floor else 0
         if self.low_steps >= self.patience:
-            self._warn("discriminator", DISCRIMINATOR_WINS.format(floor=self.floor, steps=self.low_steps))
+            message = DISCRIMINATOR_WINS.format(floor=self.floor, steps=self.low_steps, remedies=self.discriminator_remedies)
+            self._warn("discriminator", message)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.steps < self.start_step or not self.real_spread:

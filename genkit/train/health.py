@@ -24,7 +24,7 @@ from pathlib import Path
 
 from genkit.atomic import atomic_write_text
 from genkit.spec.card import card
-from genkit.train.gan_monitor import DISCRIMINATOR_REMEDIES
+from genkit.train.gan_monitor import discriminator_remedies
 
 __all__ = [
     "D_FAKE_EPOCHS",
@@ -69,9 +69,9 @@ def kl_collapse(history: dict, spec) -> str | None:
         return None
     where = "validation" if key == "val_kl" else "training"
     return (
-        f"warning: KL collapse: the {where} KL ended at {values[-1]:.2f} nats per example (below {KL_COLLAPSE_NATS}). "
+        f"warning: KL collapse: the {where} KL ended at {values[-1]:.2g} nats per example (below {KL_COLLAPSE_NATS}). "
         "The encoder's posterior is the prior, so the decoder ignores z: samples look alike and reconstructions "
-        f"do not follow the input. Try: {', '.join(_kl_remedies(spec))}."
+        f"do not follow the input. Try: {'; '.join(_kl_remedies(spec))}."
     )
 
 
@@ -85,8 +85,8 @@ def _kl_remedies(spec) -> list[str]:
             remedies.append(f"a lower loss.kl_weight (now {loss.kl_weight:g}; 1 is the plain ELBO)")
         if hasattr(loss, "kl_warmup_epochs"):
             remedies.append(
-                f"a KL warm-up, loss.kl_warmup_epochs (now {loss.kl_warmup_epochs}; e.g. a third of train.epochs), "
-                "so the decoder learns to use z before the KL pushes back"
+                f"{'a longer' if loss.kl_warmup_epochs else 'a'} KL warm-up, loss.kl_warmup_epochs (now "
+                f"{loss.kl_warmup_epochs}; e.g. a third of train.epochs), so the decoder learns to use z before the KL weighs in"
             )
     latent_dim = getattr(spec.model, "latent_dim", None)
     if latent_dim is not None:
@@ -104,11 +104,10 @@ def discriminator_wins(history: dict, spec) -> str | None:
     if not all(math.isfinite(v) and v < D_FAKE_FLOOR for v in last):
         return None
     epochs = f"the last {len(last)} epochs" if len(last) > 1 else "its only epoch"
-    remedies = [text for field, text in DISCRIMINATOR_REMEDIES if field is None or hasattr(spec.loss, field)]
     return (
         f"warning: the discriminator won: mean D(G(z)) stayed below {D_FAKE_FLOOR} for {epochs} "
         f"(last {last[-1]:.3f}), so the generator got almost no gradient and its samples stopped improving. "
-        f"Try: {', '.join(remedies)}. If the samples also look alike (mode collapse): {monitor.remedies}."
+        f"Try: {discriminator_remedies(spec.loss)}. If the samples also look alike (mode collapse): {monitor.remedies}."
     )
 
 

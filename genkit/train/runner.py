@@ -22,7 +22,7 @@ from genkit.train.assemble import Prepared, prepare
 from genkit.train.callbacks import CheckpointEvery, SampleGrid, StopAfterMinutes
 from genkit.train.checkpoint import WEIGHTS, load_with_optimizer, resumable_checkpoint
 from genkit.train.divergence import Diverged, StopOnNonFinite
-from genkit.train.gan_monitor import AdversarialMonitor
+from genkit.train.gan_monitor import AdversarialMonitor, discriminator_remedies
 from genkit.train.health import read_history, record_warnings, training_warnings
 from genkit.train.interrupt import CheckpointOnInterrupt, checkpoint_on_interrupt, interrupted_training
 from genkit.train.keep_best import BEST, KeepBest, best_state
@@ -170,7 +170,11 @@ def _callbacks(spec, prep, extra: dict, score_samples=None) -> list:
         callbacks.insert(0, _keep_best(spec, prep, run_dir, score_samples))
     monitor = card(spec.model.family).monitor
     if monitor is not None:
-        callbacks.append(AdversarialMonitor(x_fixed, monitor.remedies, watch_d_fake=monitor.fake_probability))
+        callbacks.append(
+            AdversarialMonitor(
+                x_fixed, monitor.remedies, watch_d_fake=monitor.fake_probability, discriminator_remedies=discriminator_remedies(spec.loss)
+            )
+        )
     if spec.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), profile_batch=0))
     if spec.train.max_minutes is not None:
