@@ -32,7 +32,7 @@ from genkit.train.health import (
     record_warnings,
     training_warnings,
 )
-from tests.tiny import tiny_gan_spec, tiny_spec
+from tests.tiny import tiny_ddpm_spec, tiny_gan_spec, tiny_spec
 
 NOISE = re.compile(r"^[EWI]\d{4} ", re.MULTILINE)  # absl / TensorFlow C++ log lines: E0000 00:00:… file.cc:12] …
 
@@ -68,10 +68,11 @@ TINY = ["--set", "train.steps_per_epoch=2", "--set", "data.limit=256"]
 @pytest.mark.parametrize(
     "spec",
     [
-        tiny_spec("vae"),
-        tiny_spec("cvae"),
+        pytest.param(tiny_spec("vae"), id="vae"),
+        pytest.param(tiny_gan_spec("wgan"), id="wgan"),
+        # ~25 s: a U-Net, sampled for FID
+        pytest.param(tiny_ddpm_spec(**{"evaluate.metrics": ["fid"], "evaluate.samples": 32}), id="ddpm", marks=pytest.mark.slow),
     ],
-    ids=["vae", "cvae"],
 )
 def test_a_run_prints_no_tensorflow_log_lines_and_no_failed_download(tmp_path, spec):
     code, output = run_cli(tmp_path, "run", write_spec(tmp_path, spec), *TINY)
