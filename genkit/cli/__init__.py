@@ -2,7 +2,8 @@
 
 Stages are imported inside each command so `genkit sample` (onnxruntime only) never
 imports TensorFlow. A `GenkitError` (bad spec, flags or files) is printed as a paragraph
-and exits with code 2; `--debug` shows the traceback instead.
+and exits with code 2; `--debug` shows the traceback instead, and TensorFlow's log lines
+(hidden otherwise, see `genkit.quiet_tf`).
 """
 
 from __future__ import annotations
