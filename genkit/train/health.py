@@ -103,10 +103,11 @@ def discriminator_wins(history: dict, spec) -> str | None:
     last = values[-D_FAKE_EPOCHS:]
     if not all(math.isfinite(v) and v < D_FAKE_FLOOR for v in last):
         return None
-    epochs = f"the last {len(last)} epochs" if len(last) > 1 else "its only epoch"
+    epochs = f"the last {len(last)} epochs" if len(last) > 1 else "the only epoch"
     return (
         f"warning: the discriminator won: mean D(G(z)) stayed below {D_FAKE_FLOOR} for {epochs} "
-        f"(last {last[-1]:.3f}), so the generator got almost no gradient and its samples stopped improving. "
+        f"(last {last[-1]:.3f}): it tells every sample from a real image, so the generator learns little from it "
+        "(under the minimax loss its gradient vanishes). "
         f"Try: {discriminator_remedies(spec.loss)}. If the samples also look alike (mode collapse): {monitor.remedies}."
     )
 
