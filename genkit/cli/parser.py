@@ -16,6 +16,7 @@ from genkit.cli.commands import (
     cmd_validate,
 )
 from genkit.cli.stages import cmd_evaluate, cmd_export, cmd_run, cmd_train
+from genkit.serve.cli import add_serve_parser
 
 __all__ = ["build_parser"]
 
@@ -166,6 +167,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y; with --input: x translated, source)")
     p.set_defaults(func=cmd_sample)
+    add_serve_parser(sub)
     return parser
 
 
