@@ -27,25 +27,11 @@ import yaml
 from genkit.cli import main
 from genkit.spec import validate_dict
 from genkit.spec.card import card, family_names
-from genkit.spec.starter import starter_spec
 from genkit.train import prepare
+from tests.tiny import contract_spec
 
 FAMILIES = family_names()
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def contract_spec(name: str, **train) -> dict:
-    """The family's starter spec on MNIST, shrunk: 96 digits, batches of 8 per update, 2 steps an epoch."""
-    raw = yaml.safe_load(starter_spec(name, "mnist"))
-    declared = card(name)
-    k = getattr(validate_dict(raw).loss, declared.sub_batches[0]) if declared.sub_batches else 1
-    raw["name"] = f"contract_{name}"
-    raw["data"].update(limit=96, batch_size=8 * k, validation_split=0.25)
-    raw["train"].update({"epochs": 2, "steps_per_epoch": 2, "tensorboard": False, "sample_every": 0, **train})
-    raw["evaluate"] = {"metrics": raw["evaluate"]["metrics"][:1], "samples": 16}
-    if declared.diffusion:
-        raw["sample"] = {"sampler": "ddim", "steps": 4}
-    return raw
 
 
 def weights(path: Path) -> dict:

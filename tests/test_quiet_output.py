@@ -22,7 +22,7 @@ import yaml
 from genkit.data import load_data
 from genkit.progress import phase
 from genkit.spec import validate_dict
-from genkit.spec.card import card
+from genkit.spec.card import card, family_names
 from genkit.spec.data_section import DataSpec
 from genkit.train.gan_monitor import DISCRIMINATOR_REMEDIES, AdversarialMonitor, discriminator_remedies
 from genkit.train.health import (
@@ -33,7 +33,7 @@ from genkit.train.health import (
     record_warnings,
     training_warnings,
 )
-from tests.tiny import tiny_ddpm_spec, tiny_gan_spec, tiny_spec
+from tests.tiny import contract_spec, tiny_gan_spec, tiny_spec
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = re.compile(r"^[EWI]\d{4} ", re.MULTILINE)  # absl / TensorFlow C++ log lines: E0000 00:00:… file.cc:12] …
@@ -67,26 +67,6 @@ def write_spec(tmp_path, spec: dict) -> str:
 TINY = ["--set", "train.steps_per_epoch=2", "--set", "data.limit=256"]
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        pytest.param(tiny_spec("vae"), id="vae"),
-        pytest.param(tiny_gan_spec("wgan"), id="wgan"),
-        # ~25 s: a U-Net, sampled for FID
-        pytest.param(tiny_ddpm_spec(**{"evaluate.metrics": ["fid"], "evaluate.samples": 32}), id="ddpm", marks=pytest.mark.slow),
-    ],
-)
-def test_a_run_prints_no_tensorflow_log_lines_and_no_failed_download(tmp_path, spec):
-    code, output = run_cli(tmp_path, "run", write_spec(tmp_path, spec), *TINY)
-    assert code == 0, output[-3000:]
-    assert not NOISE.findall(output), output
-    assert "Downloading data from" not in output
-    assert "offline fallback" in output  # the data really came from the packaged copy after the failed download
-    assert re.search(r"^evaluating: the losses on \d+ test images … \d+\.\d s$", output, re.MULTILINE), output
-    (record,) = tmp_path.glob("runs/*/*/run.json")
-    assert isinstance(json.loads(record.read_text())["warnings"], list)  # the end-of-training checks ran
-
-
 def test_a_gan_run_says_what_evaluation_and_export_are_doing(tmp_path):
     spec = tiny_gan_spec("gan", **{"evaluate.metrics": ["fid", "kid"], "evaluate.samples": 64})
     code, output = run_cli(tmp_path, "run", write_spec(tmp_path, spec), *TINY)
@@ -98,6 +78,34 @@ def test_a_gan_run_says_what_evaluation_and_export_are_doing(tmp_path):
     ):
         assert re.search(f"^{line}$", output, re.MULTILINE), (line, output)
     assert not NOISE.findall(output) and "Downloading data from" not in output
+
+
+EVERY_RUN = OFFLINE_MAIN.replace(
+    "sys.exit(main(sys.argv[1:]))\n",
+    # One interpreter for all the runs (TensorFlow starts once); a marker line before each.
+    "for path in sys.argv[1:]:\n    print(f'=== {path}', flush=True)\n    print(f'=== exit {main([\"run\", path])}', flush=True)\n",
+)
+
+
+@pytest.mark.slow  # ~3 min: every family trains, evaluates and exports
+def test_every_familys_starter_runs_without_third_party_lines(tmp_path):
+    """What `genkit new FAMILY` writes, shrunk to seconds, run as `genkit run`: only genkit's own lines."""
+    paths = [write_spec(tmp_path, contract_spec(family)) for family in family_names()]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GENKIT_OFFLINE")}
+    env.update(KERAS_HOME=str(tmp_path / "keras-home"), PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_RUN, *paths], cwd=tmp_path, env=env, check=False, capture_output=True, text=True, timeout=900
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert output.count("=== exit 0") == len(paths), output[-3000:]
+    assert not NOISE.findall(output), NOISE.findall(output)
+    assert "Downloading data from" not in output
+    assert output.count("offline fallback") >= len(paths)  # the data came from the packaged copy after the failed download
+    assert len(re.findall(r"^evaluating: .* … \d+\.\d s$", output, re.MULTILINE)) >= len(paths), output[-3000:]
+    for record in tmp_path.glob("runs/*/*/run.json"):
+        assert isinstance(json.loads(record.read_text())["warnings"], list)  # the end-of-training checks ran
+    assert len(list(tmp_path.glob("runs/*/*/run.json"))) == len(paths)
 
 
 def test_debug_brings_tensorflow_log_lines_back(tmp_path):

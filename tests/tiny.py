@@ -2,6 +2,12 @@
 
 import copy
 
+import yaml
+
+from genkit.spec import validate_dict
+from genkit.spec.card import card
+from genkit.spec.starter import starter_spec
+
 ENCODER = {"layers": [{"Conv2D": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}}, {"Flatten": {}}, {"Dense": {"units": 8, "activation": "sigmoid"}}]}
 DECODER = {"layers": [{"Dense": {"units": 196, "activation": "relu"}}, {"Reshape": {"target_shape": [7, 7, 4]}}, {"Conv2DTranspose": {"filters": 4, "kernel_size": 3, "strides": 4, "padding": "same", "activation": "relu"}}, {"Conv2D": {"filters": 1, "kernel_size": 3, "padding": "same", "activation": "sigmoid"}}]}
 
@@ -168,3 +174,17 @@ def tiny_spec_of(family: str, **overrides) -> dict:
     if family in TRANSLATION:
         return tiny_translation_spec(family, **overrides)
     return tiny_spec(family, **overrides)
+
+
+def contract_spec(name: str, **train) -> dict:
+    """The family's starter spec on MNIST, shrunk: 96 digits, batches of 8 per update, 2 steps an epoch."""
+    raw = yaml.safe_load(starter_spec(name, "mnist"))
+    declared = card(name)
+    k = getattr(validate_dict(raw).loss, declared.sub_batches[0]) if declared.sub_batches else 1
+    raw["name"] = f"contract_{name}"
+    raw["data"].update(limit=96, batch_size=8 * k, validation_split=0.25)
+    raw["train"].update({"epochs": 2, "steps_per_epoch": 2, "tensorboard": False, "sample_every": 0, **train})
+    raw["evaluate"] = {"metrics": raw["evaluate"]["metrics"][:1], "samples": 16}
+    if declared.diffusion:
+        raw["sample"] = {"sampler": "ddim", "steps": 4}
+    return raw
