@@ -3,7 +3,7 @@
     GET  /                               the web page (genkit.serve.page)
     GET  /health                         {"status": "ok", "models": [...]}: every export's sessions are loaded
     GET  /v1/models                      each model: family, data shape and range, classes, what it accepts
-    GET  /v1/stats                       each model's worker: batches run, requests, images, batch sizes, queue
+    GET  /v1/stats                       each model's worker: queued and running requests, batches run, batch sizes
     POST /v1/models/{name}/sample        JSON (genkit.serve.requests.SampleRequest) -> PNG grid | .npz | JSON
     POST /v1/models/{name}/translate     multipart: file (.npz/.png/.jpg), direction, format -> PNG | .npz | JSON
     POST /v1/models/{name}/score         multipart: file, metric, label -> JSON anomaly score per image
@@ -109,7 +109,7 @@ def create_app(
 
     @app.get("/v1/stats")
     async def stats():
-        return {name: {"queued": m.worker.queued, **vars(m.worker.stats)} for name, m in models.items()}
+        return {name: {"queued": m.worker.queued, "running": m.worker.running, **vars(m.worker.stats)} for name, m in models.items()}
 
     @app.post("/v1/models/{name}/sample")
     async def sample(name: str, request: SampleRequest):

@@ -77,6 +77,7 @@ class ModelWorker:
         self.name, self._run_batch = name, run_batch
         self.max_batch, self.max_queue, self.window_s = max_batch, max_queue, window_s
         self.stats = WorkerStats()
+        self.running = 0  # requests in the batch being run now
         self._queue: deque[Job] = deque()
         self._ready = threading.Condition()
         self._stopping = False
@@ -113,7 +114,7 @@ class ModelWorker:
             batch = self._next_batch()
             if batch is None:
                 return
-            start = time.perf_counter()
+            start, self.running = time.perf_counter(), len(batch)
             try:
                 results = self._run_batch([job.payload for job in batch])
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting requests, which answer it
@@ -122,7 +123,7 @@ class ModelWorker:
             else:
                 for job, result in zip(batch, results, strict=True):
                     job.future.set_result(result)
-            self._busy_s = time.perf_counter() - start
+            self._busy_s, self.running = time.perf_counter() - start, 0
             self.stats.count(batch)
 
     def _next_batch(self) -> list[Job] | None:

@@ -52,7 +52,7 @@ def describe_validation_errors(errors: list[dict], limit: int = 3) -> str:
             near = closest(path[-1], known)
             hint = f"Did you mean {near[0]!r}? " if near else ""
             lines.append(f"{field}: unknown field. {hint}The fields are {', '.join(known)}.")
-        elif error.get("type") in ("json_invalid", "model_attributes_type", "dict_type") and field == "body":
+        elif error.get("type") == "json_invalid" or (error.get("type") in ("model_attributes_type", "dict_type") and field == "body"):
             lines.append("body: expected a JSON object such as {\"n\": 16, \"seed\": 0}; " + error.get("msg", "").rstrip(".") + ".")
         else:
             got = error.get("input")
