@@ -140,18 +140,20 @@ SAMPLES = 64  # `genkit sample` without --n or --input
 
 
 def cmd_sample(args):
-    from genkit.runtime import sample_main, translate_main
+    from genkit.runtime import input_main, sample_main
 
     if args.input is not None:
-        drawing = {"--label": args.label, "--code": args.code, "--steps": args.steps, "--sampler": args.sampler, "--eta": args.eta, "--guidance-scale": args.guidance_scale,
+        drawing = {"--code": args.code, "--steps": args.steps, "--sampler": args.sampler, "--eta": args.eta, "--guidance-scale": args.guidance_scale,
                    "--truncation": args.truncation, "--mix": args.mix, "--crossover": args.crossover}
         given = [flag for flag, value in drawing.items() if value is not None]
         if given:
-            raise GenkitError(f"{', '.join(given)}: settings for drawing samples; with --input the export translates the given images.")
-        print(translate_main(args.export_dir, args.input, args.out, args.n, args.direction))
+            raise GenkitError(f"{', '.join(given)}: settings for drawing samples; with --input the export translates or reconstructs the given images.")
+        print(input_main(args.export_dir, args.input, args.out, args.n, args.direction, label=args.label, corruption=args.corruption,
+                         noise=args.noise, seed=args.seed, resize=args.resize))
         return
-    if args.direction is not None:
-        raise GenkitError("--direction chooses the generator that translates --input images; give --input too.")
+    given = [flag for flag, value in (("--direction", args.direction), ("--corruption", args.corruption), ("--noise", args.noise)) if value is not None]
+    if given or args.resize:
+        raise GenkitError(f"{', '.join(given + ['--resize'] * args.resize)}: settings for --input images; give --input too.")
     print(
         sample_main(
             args.export_dir, SAMPLES if args.n is None else args.n, args.label, args.out, args.seed, args.steps,

@@ -146,12 +146,18 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--metric", help="mse or bce (default mse)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for scores.csv, report.json, roc.png, histogram.png")
     p.set_defaults(func=cmd_score)
-    p = sub.add_parser("sample", help="draw samples from an export, or translate images, with onnxruntime only")
+    p = sub.add_parser("sample", help="draw samples from an export, or translate or reconstruct images, with onnxruntime only")
     p.add_argument("export_dir")
     p.add_argument("--n", type=int, help=f"number of samples (default {SAMPLES}); with --input, at most N input images (default all)")
-    p.add_argument("--input", metavar="FILE.npz|IMAGE|FOLDER", help="translation exports: images to translate (npz array x, or PNG/JPEG files)")
+    p.add_argument(
+        "--input", metavar="FILE.npz|IMAGE|FOLDER",
+        help="images (npz array x, or PNG/JPEG files) to translate (pix2pix, cyclegan) or to reconstruct through an encoder and decoder (autoencoders, VAEs; a denoising_ae first corrupts them)",
+    )
     p.add_argument("--direction", choices=("ab", "ba"), help="translation exports: ab (default) or ba (cyclegan's second generator)")
-    p.add_argument("--label", type=int, help="class to draw (conditional models)")
+    p.add_argument("--resize", action="store_true", help="with --input: resize images of another size (else resized with a warning) and turn colour images gray for a grayscale export (else refused)")
+    p.add_argument("--corruption", metavar="{masking,gaussian}", help="with --input: corrupt the images before reconstructing them (default: a denoising_ae export's own)")
+    p.add_argument("--noise", type=float, metavar="LEVEL", help="with --input: the corruption's masking rate or Gaussian sigma (default: a denoising_ae export's own)")
+    p.add_argument("--label", type=int, help="class to draw (conditional models); with --input, the class of every image (cvae)")
     p.add_argument(
         "--code", action="append", metavar="NAME=VALUE", help="InfoGAN exports: set a latent code for every sample, e.g. digit=3 or c1=-1.0 (repeatable; the others are drawn)"
     )
@@ -165,7 +171,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--mix", type=int, metavar="SEED", help="style exports: take the fine styles from the latents of this seed, the coarse ones from --seed")
     p.add_argument("--crossover", type=int, metavar="K", help="style exports with --mix: styles K and later come from --mix (default: the first fine style)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y; with --input: x translated, source)")
+    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (arrays x, y; with --input: x translated or reconstructed, source, corrupted)")
     p.set_defaults(func=cmd_sample)
     add_serve_parser(sub)
     return parser

@@ -7,22 +7,18 @@ package: an export has to sample on a machine that has only `onnxruntime` (start
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from pathlib import Path
 
-import numpy as np
-
-from genkit.atomic import atomic_write_bytes
-
 from genkit.errors import GenkitError
 from genkit.runtime.codes import parse_code_flags
-from genkit.runtime.images import check_grid_size, check_output_path, read_images, save_grid, save_samples
+from genkit.runtime.images import check_grid_size, check_output_path, save_grid, save_samples
+from genkit.runtime.inputs import input_main
 from genkit.runtime.providers import make_session
-from genkit.runtime.sampler import Sampler, check_count, positive_int
+from genkit.runtime.sampler import Sampler, check_count
 
-__all__ = ["Sampler", "make_session", "sample_main", "save_grid", "save_samples", "translate_main"]
+__all__ = ["Sampler", "input_main", "make_session", "sample_main", "save_grid", "save_samples", "translate_main"]
 
 
 def sample_main(
@@ -103,48 +99,8 @@ def sample_main(
     )
 
 
-def translate_main(export_dir, input_path, out, n: int | None = None, direction: str | None = None) -> str:
-    """`genkit sample EXPORT_DIR --input FILE.npz|IMAGE|FOLDER --out FILE.png|FILE.npz [--direction ab|ba]`.
-
-    Translates (at most `n` of) the input images with the export's generator for `direction`
-    (default "ab"). `.png` gets a grid of rows of 8: inputs, then their translations; `.npz`
-    gets `x` (the translations, which `--input` reads back, e.g. for the other direction) and
-    `source` (the inputs), float32 in the data range.
-
-    `n` must be a positive integer; the inputs are checked as `read_images` says (uint8 or
-    floats in the range, file sizes from their headers, at most 100,000 images), and a
-    `.png` at most MAX_GRID_PIXELS (134 M) pixels.
-    """
-    out = check_output_path(out)
-    if n is not None:
-        n = positive_int(n, "--n")
-    start = time.perf_counter()
-    model = Sampler(export_dir)
-    if not model.directions:
-        raise GenkitError(f"--input applies to translation exports (pix2pix, cyclegan); {Path(export_dir)} is a '{model.family}' export.")
-    direction = direction or model.directions[0]
-    if direction not in model.directions:
-        raise GenkitError(f"--direction: {Path(export_dir)} translates {' and '.join(model.directions)}; got {direction!r}.")
-    x = read_images(input_path, model.image_shape, model.value_range)
-    if n is not None:
-        x = x[:n]
-    if out.suffix.lower() == ".png":
-        check_grid_size(2 * math.ceil(len(x) / 8), 8, model.image_shape, out)
-    y = model.translate(x, direction)
-    if out.suffix.lower() == ".npz":
-        buffer = io.BytesIO()
-        np.savez(buffer, x=y, source=x)
-        atomic_write_bytes(out, buffer.getvalue())
-    else:
-        rows = [block for i in range(0, len(x), 8) for block in (x[i : i + 8], y[i : i + 8])]
-        cells = [np.concatenate([r, np.full((8 - len(r), *r.shape[1:]), np.nan, np.float32)]) for r in rows]
-        labels = ["input" if k % 2 == 0 else "output" for k in range(len(rows))]
-        save_grid(np.concatenate(cells), out, nrow=8, row_labels=labels, value_range=model.value_range)
-    seconds = time.perf_counter() - start
-    return (
-        f"Translated {len(x)} images ({direction}) with {model.name} ({model.family}) to {out} in {seconds:.2f} s "
-        f"with onnxruntime on {model.provider}."
-    )
+# `genkit sample --input` was for translation exports only; the name stays for the scripts that call it.
+translate_main = input_main
 
 
 def _check_png_budget(n: int, image_shape, out) -> None:

@@ -17,16 +17,16 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
+from pathlib import Path
 
 import numpy as np
 
 from genkit.errors import GenkitError
-from genkit.runtime.codes import LatentCodes
-from genkit.runtime.diffusion import DiffusionLoop, diffusion_shapes
 from genkit.manifest import load_manifest
+from genkit.runtime.codes import LatentCodes
+from genkit.runtime.corruption import corrupt, corruption_settings
+from genkit.runtime.diffusion import DiffusionLoop, diffusion_shapes
 from genkit.runtime.prior import LatentPrior
 from genkit.runtime.providers import ORT_ERRORS, make_session
 from genkit.runtime.style import StyleSampler
@@ -184,11 +184,7 @@ class Sampler:
         spec = self._encoding
         if spec is None:
             raise GenkitError(f"{self.name} ({self.family}) was exported without an encoder; it cannot encode.")
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape[1:] != self.image_shape:
-            raise GenkitError(
-                f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}."
-            )
+        x = self._images(x)
         feeds = {spec["image_input"]: x}
         if spec.get("label_input"):
             if y is None:
@@ -201,15 +197,22 @@ class Sampler:
         recognition = self.codes.recognition if self.codes else None
         if recognition is None:
             raise GenkitError(f"{self.name} ({self.family}) was exported without a network that reads latent codes from images.")
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape[1:] != self.image_shape:
-            raise GenkitError(f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}.")
+        x = self._images(x)
         outputs = list(recognition["outputs"].values())
         return self.codes.read(dict(zip(outputs, self._run(recognition["network"], {recognition["image_input"]: x}, outputs, batch_size))))
 
     def reconstruct(self, x, y=None, *, batch_size: int = 256) -> np.ndarray:
-        """Decode the encoding of `x`: the model's reconstruction, in the data range."""
+        """Decode the encoding of `x`: the model's reconstruction, in the data range (of `corrupt(x)`: denoised)."""
         return self.decode(self.encode(x, y, batch_size=batch_size), y, batch_size=batch_size)
+
+    def corrupt(self, x, corruption: str | None = None, noise: float | None = None, *, seed: int | None = None) -> np.ndarray:
+        """`x` corrupted as a denoising autoencoder is trained (`genkit.runtime.corruption`): by default a
+        denoising_ae export's own `loss.corruption` and level; `corruption` ("masking" or "gaussian")
+        and `noise` (its masking rate or σ) replace them, and are needed for any other export."""
+        settings = corruption_settings(self.manifest, corruption, noise)
+        if settings is None:
+            raise GenkitError(f"{self.name} is a '{self.family}' export without corruption settings; pass corruption= and noise=.")
+        return corrupt(self._images(x), *settings, self.value_range, seed)
 
     # ------------------------------------------------------------------ translation side
     @property
@@ -224,15 +227,17 @@ class Sampler:
         if direction not in self._translation:
             raise GenkitError(f"{self.name} translates in the direction(s) {', '.join(self._translation)}; got {direction!r}.")
         spec = self._translation[direction]
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape[1:] != self.image_shape:
-            raise GenkitError(
-                f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}."
-            )
+        x = self._images(x)
         y = self._run(spec["network"], {spec["input"]: x}, [spec["output"]], batch_size)[0]
         return np.clip(y, *self.value_range, out=y)
 
     # ------------------------------------------------------------------ helpers
+    def _images(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.image_shape:
+            raise GenkitError(f"{self.name}: images must have shape (N, {', '.join(map(str, self.image_shape))}); got {x.shape}.")
+        return x
+
     def _open(self, network: str, provider: str | None):
         entry = self.manifest["networks"][network]
         path = self.export_dir / entry["file"]

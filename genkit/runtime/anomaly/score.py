@@ -23,8 +23,8 @@ from genkit.runtime.anomaly.reconstruction import (
     reconstruction_errors,
     require_reconstruction,
 )
-from genkit.runtime.images import load_npz
 from genkit.runtime.anomaly.roc import check_fpr, roc_curve, score_report, threshold_at_fpr
+from genkit.runtime.input_images import load_npz
 from genkit.runtime.sampler import Sampler, check_count
 
 __all__ = ["score_main"]

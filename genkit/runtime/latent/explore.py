@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from genkit.errors import GenkitError
+from genkit.runtime.input_images import load_npz
 from genkit.runtime.latent.checks import png_path, require_encoder, require_latent
 from genkit.runtime.latent.figures import interpolation_strip, latent_arithmetic, latent_scatter, manifold_grid
 from genkit.runtime.latent.maths import from_standard_normal
-from genkit.runtime.images import load_npz
 from genkit.runtime.sampler import Sampler, check_count, positive_int
 
 MAX_ROWS = 1_000  # explore interpolate --rows
