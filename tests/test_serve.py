@@ -143,6 +143,13 @@ def test_z_decodes_given_latents_and_n_defaults_to_their_count(client, exports):
     np.testing.assert_allclose(arrays["x"], Sampler(exports["vae"]).decode(np.asarray(z, np.float32)), atol=1e-6)
 
 
+def test_decoded_latents_keep_their_order_in_a_square_png_grid(client):
+    z = [[0.1 * k, 0.0, 0.0, 0.0] for k in range(16)]
+    png = client.post(f"/v1/models/{CVAE}/sample", json={"z": z, "format": "png"})  # labels 0, 1, 2 in turn
+    image = Image.open(io.BytesIO(png.content))
+    assert png.status_code == 200 and image.width == image.height  # 4 x 4 in z's order, not rows by class
+
+
 # --------------------------------------------------------------------------- bad requests
 @pytest.mark.parametrize(
     ("model", "body", "status", "field"),

@@ -2,7 +2,8 @@
 
     GET  /                               the web page (genkit.serve.page)
     GET  /health                         {"status": "ok", "models": [...]}: every export's sessions are loaded
-    GET  /v1/models                      each model: family, data shape and range, classes, what it accepts
+    GET  /v1/models                      each model: family, data shape and range, classes, what it accepts;
+                                         the server's limits (max_n, max_upload_bytes)
     GET  /v1/stats                       each model's worker: queued and running requests, batches run, batch sizes
     POST /v1/models/{name}/sample        JSON (genkit.serve.requests.SampleRequest) -> PNG grid | .npz | JSON
     POST /v1/models/{name}/translate     multipart: file (.npz/.png/.jpg), direction, format -> PNG | .npz | JSON
@@ -105,7 +106,7 @@ def create_app(
 
     @app.get("/v1/models")
     async def list_models():
-        return {"models": [m.describe() for m in models.values()]}
+        return {"models": [m.describe() for m in models.values()], "limits": {"max_n": max_n, "max_upload_bytes": max_upload_bytes}}
 
     @app.get("/v1/stats")
     async def stats():
@@ -116,7 +117,8 @@ def create_app(
         model = model_named(name)
         job = model.sample_job(request, max_n=max_n)
         x, y, seed = await _wait(model, job)
-        content = await run_in_threadpool(_encode_samples, model, x, y, seed, request.format)
+        # Decoded latents keep their order in the grid (the page's latent map); drawn samples go in class rows.
+        content = await run_in_threadpool(_encode_samples, model, x, None if request.z is not None and request.format == "png" else y, seed, request.format)
         return Response(content, media_type=_MEDIA[request.format], headers={"X-Seed": str(seed), "X-Model": model.name})
 
     @app.post("/v1/models/{name}/translate")

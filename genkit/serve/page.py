@@ -2,7 +2,7 @@
 
 It reads GET /v1/models and shows, for the chosen model, only the controls it accepts: class,
 seed, count, sampler and steps (diffusion), a latent map (models with a 2-D latent: the
-page decodes a 16 x 16 grid over the prior's box as the map, and a click decodes that point
+page decodes a grid of up to 16 x 16 latents (as many as --max-n allows) over the prior's box as the map, and a click decodes that point
 through the `z` field of /sample), an upload for translation exports and one for anomaly scores.
 """
 
@@ -58,7 +58,7 @@ PAGE = """<!doctype html>
 
 <script>
 const $ = (id) => document.getElementById(id);
-let models = {}, current = null, mapUrl = null;
+let models = {}, current = null, GRID = 16;
 
 function show(id, on) { $(id).classList.toggle("hidden", !on); }
 function fail(message) { $("error").textContent = message || ""; }
@@ -115,7 +115,6 @@ function sampleBody(extra) {
   return body;
 }
 
-const GRID = 16;
 async function drawMap() {
   const [[x0, x1], [y0, y1]] = current.latent_box, z = [];
   for (let r = 0; r < GRID; r++)            // top row: the largest z[1]
@@ -164,7 +163,8 @@ $("score").addEventListener("click", async () => {
 
 (async () => {
   try {
-    const listed = (await (await fetch("/v1/models")).json()).models;
+    const answer = await (await fetch("/v1/models")).json(), listed = answer.models;
+    GRID = Math.min(16, Math.floor(Math.sqrt(answer.limits.max_n)));  // the map: GRID x GRID latents in one request
     for (const m of listed) models[m.name] = m;
     options($("model"), listed.map((m) => m.name), listed.length ? listed[0].name : null);
     $("model").addEventListener("change", () => choose($("model").value));
