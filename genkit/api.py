@@ -131,7 +131,10 @@ def load_export(folder, *, provider: str | None = None):
       for one class, or one label per sample); diffusion exports also take `steps`, `sampler`, `eta`,
       `guidance_scale`, style exports `truncation`, `mix`, `crossover`, InfoGAN exports `codes`.
       `translate(x, direction="ab")`: `--input FILE --direction ab|ba` (pix2pix, cyclegan).
-      `encode(x, y=None)`, `decode(z, y=None)`, `reconstruct(x, y=None)`: exports with an encoder / a decoder.
+      `encode(x, y=None)`, `decode(z, y=None)`, `reconstruct(x, y=None)`: exports with an encoder / a decoder;
+      `reconstruct(x, y)` is `--input FILE [--label K]` on such exports. `corrupt(x, corruption=None, noise=None,
+      seed=None)`: x corrupted as a denoising_ae export was trained (its own settings by default), for
+      `reconstruct` to denoise: `--input FILE [--corruption masking|gaussian] [--noise LEVEL] [--seed S]`.
       Anomaly scores (`genkit score`): `genkit.runtime.anomaly.reconstruction_errors(sampler, x)`.
     `provider`: "cpu" or "cuda" to force a device.
     """

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny import cvae_manifest
 
 import genkit
 from genkit.cli import main
@@ -65,18 +66,12 @@ def _networks(conditional: bool = False):
 
 
 def _manifest(name: str, family: str, **changes) -> dict:
-    manifest = {
-        "format": 1,
-        "name": name,
-        "family": family,
-        "data": {"shape": list(SHAPE), "range": [0.0, 1.0]},
-        "latent_dim": LATENT,
-        "prior": {"kind": "standard_normal"},
+    """An unconditional export's manifest: the CVAE's of tiny.py without labels, for `family`."""
+    unconditional = {
         "sampling": {"network": "decoder", "latent_input": "z", "label_input": None, "output": "x"},
         "encoding": {"network": "encoder", "image_input": "x", "label_input": None, "outputs": ["z"]},
     }
-    manifest.update(changes)
-    return manifest
+    return cvae_manifest(name, SHAPE, LATENT, None, family=family, **{**unconditional, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +85,7 @@ def exports(tmp_path_factory):
     export_networks({"encoder": encoder, "decoder": decoder}, root / "ae", _manifest("tiny_ae", "autoencoder"))
     export_networks({"decoder": decoder}, root / "gen", _manifest("tiny_gen", "gan", encoding=None))
     encoder, decoder = _networks(conditional=True)
-    conditional = _manifest(
-        "tiny_cvae", "cvae",
-        data={"shape": list(SHAPE), "range": [0.0, 1.0], "num_classes": CLASSES},
-        sampling={"network": "decoder", "latent_input": "z", "label_input": "y", "output": "x"},
-        encoding={"network": "encoder", "image_input": "x", "label_input": "y", "outputs": ["z_out"]},
-    )
+    conditional = cvae_manifest("tiny_cvae", SHAPE, LATENT, CLASSES, encoding={"network": "encoder", "image_input": "x", "label_input": "y", "outputs": ["z_out"]})
     ranges = {"encoder": {"y": (0, CLASSES)}, "decoder": {"y": (0, CLASSES)}}
     export_networks({"encoder": encoder, "decoder": decoder}, root / "cvae", conditional, input_ranges=ranges)
     return root
