@@ -162,7 +162,10 @@ def _callbacks(spec, prep, extra: dict, score_samples=None) -> list:
         StopOnNonFinite(),
         # Appends (resume_run dropped the rows of the epochs trained again); writes the header when new.
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        SampleGrid(run_dir / "samples", spec.train.sample_every, x_fixed, y_fixed, tuple(spec.data.range)),
+        SampleGrid(
+            run_dir / "samples", spec.train.sample_every, x_fixed, y_fixed, tuple(spec.data.range),
+            tensorboard=run_dir / "tensorboard" if spec.train.tensorboard else None,
+        ),
         CheckpointEvery(run_dir / "checkpoints", spec.train.checkpoint_every, spec.train.epochs, extra),
     ]
     if spec.train.keep_best is not None:
