@@ -74,7 +74,8 @@ def input_main(
         shown = {"input": x, "corrupted": corrupted, "denoised": model.reconstruct(corrupted, y)}
         what = f"{settings[0]} noise {'rate' if settings[0] == 'masking' else 'sigma'} {settings[1]:g}"
         own = "" if corruption is not None or noise is not None else ", the export's own"
-        done = f"Denoised {len(x)} images ({what}{own}, seed {seed}) with {model.name} ({model.family}{_label_text(label, y)})"
+        drawn = "" if seed is None else f", seed {seed}"
+        done = f"Denoised {len(x)} images ({what}{own}{drawn}) with {model.name} ({model.family}{_label_text(label, y)})"
     _write(out, shown, y, model.value_range)
     return f"{done} to {out} in {time.perf_counter() - start:.2f} s with onnxruntime on {model.provider}."
 
