@@ -274,6 +274,13 @@ def test_concurrent_requests_share_calls_and_keep_their_seeds(exports):
         app_model.worker.stop()
 
 
+def test_a_lone_request_does_not_wait_for_the_batching_window(exports):
+    with TestClient(create_app([exports["cvae"]], window_s=5.0)) as c:
+        start = time.perf_counter()
+        assert c.post(f"/v1/models/{CVAE}/sample", json={"n": 2, "seed": 0}).status_code == 200
+        assert time.perf_counter() - start < 2.5  # nobody else is on the way: no 5 s wait
+
+
 def _hold(worker) -> threading.Event:
     """Occupy `worker` with a job that waits for the returned event."""
     release, started = threading.Event(), threading.Event()

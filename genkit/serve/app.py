@@ -82,11 +82,15 @@ def create_app(
     _add_error_handlers(app)
 
     @app.middleware("http")
-    async def refuse_large_uploads(request: Request, call_next):
+    async def limit_and_count(request: Request, call_next):
         # Before the multipart body is read: its Content-Length already says it is too big.
         size = request.headers.get("content-length", "")
         if request.method == "POST" and size.isdigit() and int(size) > max_upload_bytes + 2**16:  # + the form's own fields
             return _error(413, f"file: the request is {int(size):,} bytes; this server takes uploads of at most {max_upload_bytes:,} bytes.")
+        parts = request.url.path.split("/")  # ["", "v1", "models", name, "sample"]
+        if request.method == "POST" and len(parts) == 5 and parts[1:3] == ["v1", "models"] and parts[4] == "sample" and parts[3] in models:
+            with models[parts[3]].worker.open_request():  # from before its body is read: the worker may wait for it
+                return await call_next(request)
         return await call_next(request)
 
     def model_named(name: str) -> ServedModel:
@@ -115,8 +119,7 @@ def create_app(
     @app.post("/v1/models/{name}/sample")
     async def sample(name: str, request: SampleRequest):
         model = model_named(name)
-        job = model.sample_job(request, max_n=max_n)
-        x, y, seed = await _wait(model, job)
+        x, y, seed = await _wait(model, model.sample_job(request, max_n=max_n))
         # Decoded latents keep their order in the grid (the page's latent map); drawn samples go in class rows.
         content = await run_in_threadpool(_encode_samples, model, x, None if request.z is not None and request.format == "png" else y, seed, request.format)
         return Response(content, media_type=_MEDIA[request.format], headers={"X-Seed": str(seed), "X-Model": model.name})

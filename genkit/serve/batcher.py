@@ -3,7 +3,9 @@
 Requests wait in a bounded queue. The worker takes the oldest one, then for a short window
 (`window_s`, 5 ms by default) gathers queued requests that can share its call (same `key`:
 the same model settings) up to `max_batch` images, runs them as one job, and hands each
-request its own rows back. A full queue refuses at once (`QueueFull`, which the app answers
+request its own rows back. It waits only while more requests may come: while the model has
+more open HTTP requests (`open_request()`, counted by the app) than the batch and the queue
+hold. So a lone client never pays the window; under load, requests still being read join. A full queue refuses at once (`QueueFull`, which the app answers
 with 503 and Retry-After) instead of growing without limit. One worker per model, so a slow
 diffusion export's queue never delays another model's requests.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
@@ -78,6 +81,7 @@ class ModelWorker:
         self.max_batch, self.max_queue, self.window_s = max_batch, max_queue, window_s
         self.stats = WorkerStats()
         self.running = 0  # requests in the batch being run now
+        self._open = 0  # the model's HTTP requests being answered: queued, running, or on their way
         self._queue: deque[Job] = deque()
         self._ready = threading.Condition()
         self._stopping = False
@@ -88,6 +92,18 @@ class ModelWorker:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @contextmanager
+    def open_request(self):
+        """Count an HTTP request for this model while the block runs (the app wraps each sample request)."""
+        with self._ready:
+            self._open += 1
+        try:
+            yield
+        finally:
+            with self._ready:
+                self._open -= 1
+                self._ready.notify()
 
     def submit(self, job: Job) -> Future:
         """Queue `job`; its future gets the result. Raises QueueFull when `max_queue` jobs wait."""
@@ -145,7 +161,10 @@ class ModelWorker:
                         batch.append(job)
                         images += job.n
                 left = deadline - time.monotonic()
-                if left <= 0 or images >= self.max_batch or self._stopping:
+                # Open requests neither in this batch nor queued are being read (or, done, being encoded:
+                # a wait of at most the window for nothing, only under concurrency).
+                coming = self._open - len(batch) - len(self._queue)
+                if left <= 0 or images >= self.max_batch or self._stopping or coming <= 0:
                     break
                 self._ready.wait(left)
             return batch

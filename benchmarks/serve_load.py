@@ -1,0 +1,143 @@
+"""`genkit serve` under load: 1, 8 and 64 concurrent clients against a CVAE and a DDPM export (DDIM-20),
+with micro-batching on and off.
+
+    python benchmarks/serve_load.py                                    # exports/cvae_mnist, exports/ddpm_mnist, 30 s a cell
+    python benchmarks/serve_load.py --cvae exports/smoke/cvae --ddpm exports/smoke/ddpm --seconds 5
+
+For each mode (on: `--max-batch 64`; off: `--max-batch 1`, every request its own onnxruntime call)
+it starts a real `genkit serve` process (uvicorn), and for each model and client count runs
+closed-loop clients (each sends its next request when the last one is answered) for `--seconds`:
+the CVAE request is `{"n": 16, "label": 3, "format": "png"}`, the DDPM one
+`{"n": 4, "sampler": "ddim", "steps": 20, "format": "png"}`, each with its own seed. It prints one
+Markdown row per cell: requests/s, images/s, p50 and p99 latency, errors (any non-200), the mean
+requests per onnxruntime batch (from /v1/stats), and the server's peak RSS; then the throughput
+ratio on/off per cell.
+
+The clients run in this process (httpx, asyncio), so on a small machine they share the CPU with
+the server: compare rows of one run. Queue limit: `--queue` (default 256) is above 64 clients, so
+a 503 here is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENTS = (1, 8, 64)
+MODES = {"on": 64, "off": 1}  # --max-batch
+BODIES = {"cvae": {"n": 16, "label": 3, "format": "png"}, "ddpm": {"n": 4, "sampler": "ddim", "steps": 20, "format": "png"}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cvae", default="exports/cvae_mnist", help="a CVAE export folder")
+    parser.add_argument("--ddpm", default="exports/ddpm_mnist", help="a DDPM export folder")
+    parser.add_argument("--seconds", type=float, default=30.0, help="load per cell (default 30)")
+    parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
+    parser.add_argument("--queue", type=int, default=256)
+    args = parser.parse_args()
+    exports = {"cvae": args.cvae, "ddpm": args.ddpm}
+    print("| batching | model | clients | requests/s | images/s | p50 ms | p99 ms | errors | requests/batch | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    throughput = {}
+    for mode, max_batch in MODES.items():
+        with Server(list(exports.values()), max_batch, args.queue) as server:
+            names = httpx.get(f"{server.base}/health").json()["models"]
+            for (kind, body), name in zip(BODIES.items(), names, strict=True):
+                for clients in args.clients:
+                    before = httpx.get(f"{server.base}/v1/stats").json()[name]
+                    row = asyncio.run(load(server.base, name, body, clients, args.seconds))
+                    after = httpx.get(f"{server.base}/v1/stats").json()[name]
+                    batches = after["batches"] - before["batches"]
+                    per_batch = (after["requests"] - before["requests"]) / batches if batches else float("nan")
+                    throughput[(kind, clients, mode)] = row["rps"]
+                    print(f"| {mode} | {kind} | {clients} | {row['rps']:.1f} | {row['rps'] * body['n']:.0f} | {row['p50']:.0f} | {row['p99']:.0f} "
+                          f"| {row['errors']} | {per_batch:.1f} | {server.peak_rss_mb():.0f} |", flush=True)
+    print("\nthroughput with micro-batching / without:")
+    for kind in BODIES:
+        for clients in args.clients:
+            on, off = throughput.get((kind, clients, "on")), throughput.get((kind, clients, "off"))
+            if on and off:
+                print(f"  {kind}, {clients} clients: {on / off:.2f}x")
+
+
+async def load(base: str, name: str, body: dict, clients: int, seconds: float) -> dict:
+    """Closed-loop clients for `seconds`: requests/s, p50/p99 latency (ms) and the count of non-200 answers."""
+    latencies, errors = [], 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client(k: int, c: httpx.AsyncClient) -> None:
+        nonlocal errors
+        seed = k * 1_000_000
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            try:
+                r = await c.post(f"{base}/v1/models/{name}/sample", json={**body, "seed": seed})
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - start)
+            errors += not ok
+            seed += 1
+
+    async with httpx.AsyncClient(timeout=120, limits=limits) as c:
+        began = time.perf_counter()
+        await asyncio.gather(*(client(k, c) for k in range(clients)))
+        elapsed = time.perf_counter() - began
+    ms = np.asarray(latencies) * 1000
+    return {"rps": len(ms) / elapsed, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "errors": errors}
+
+
+class Server:
+    """`genkit serve EXPORTS --max-batch B` on a free port, for a `with` block."""
+
+    def __init__(self, exports: list[str], max_batch: int, queue: int):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.argv = [sys.executable, "-m", "genkit.cli", "serve", *exports, "--port", str(self.port), "--max-batch", str(max_batch),
+                     "--queue", str(queue), "--max-n", "64"]
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(self.argv, cwd=REPO, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"genkit serve did not start ({' '.join(self.argv)})") from None
+                time.sleep(0.2)
+
+    def peak_rss_mb(self) -> float:
+        """The server's peak resident memory (VmHWM), MB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
