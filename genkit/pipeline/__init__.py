@@ -25,8 +25,13 @@ Order of work (this package and `genkit/cli.py` are the only places that know it
    pipeline shows its progress and an interrupted one keeps what finished;
 4. if any run failed, `PipelineFailed` is raised after the report is written.
 
+A pipeline with a `sweep:` section runs its one run as trials over some `--set` paths
+instead, each in a process of its own, resumable after a kill, ranked in the report (see
+`genkit.pipeline.sweep`).
+
 Modules: `schema` (the pipeline file and the checked plan), `load` (step 1), `run`
-(steps 2-4).
+(steps 2-4), `sweep` (a sweep's study), `sweep_plan` (its trials' values), `sweep_journal`
+(its state on disk), `sweep_trial` (one trial's process).
 
 Example:
     report_dir = run_pipeline("pipelines/smoke.yaml", ["train.epochs=2"])

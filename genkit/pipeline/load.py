@@ -3,6 +3,7 @@
 `load_pipeline` loads every spec with the pipeline's and the run's overrides and builds its
 networks (as `genkit validate` does); every problem of every run is reported at once, as
 one `SpecError` whose problems point at the pipeline file's lines, before anything is written.
+A `sweep:` section is checked too: one run to vary, and each of its values accepted by that run's spec.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from genkit.errors import GenkitError, Problem, SpecError, did_you_mean
 from genkit.pipeline.schema import EXPORTS_DIR, Pipeline, PipelineFile, PlannedRun, RunEntry
+from genkit.pipeline.sweep_plan import check_values, override_text
 from genkit.spec import LoadedSpec, SourceMap, load_spec, parse_override
 from genkit.spec.loader import ALLOW_OUTSIDE_ENV, PATH_FIELDS, outside_paths_allowed, pydantic_problems
 from genkit.spec.yaml_reader import read_yaml, source_label
@@ -57,9 +59,12 @@ def load_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, buil
     try:
         parsed = PipelineFile.model_validate(data)
         name, description, common, entries = parsed.pipeline, parsed.description, list(parsed.set), list(enumerate(parsed.runs))
+        sweep = parsed.sweep
     except ValidationError as err:
         # Report the file's problems, and still check the specs of the runs that are readable.
-        problems += SpecError(pydantic_problems(err, PipelineFile)).located(source).problems
+        found = [_without_union_tag(p) for p in pydantic_problems(err, PipelineFile)]
+        problems += SpecError(found).located(source).problems
+        sweep = None
         name = data.get("pipeline") if isinstance(data.get("pipeline"), str) else path.stem
         description = ""
         common = data.get("set") if _is_list_of_str(data.get("set")) else []
@@ -136,13 +141,55 @@ def load_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, buil
             )
             continue
         export_dirs[export_dir] = i
-        runs.append(PlannedRun(run_label, loaded, export_dir, where))
+        runs.append(PlannedRun(run_label, loaded, export_dir, where, overrides=(*texts, *overrides)))
+
+    if isinstance(data, dict) and data.get("sweep") is not None:
+        n_entries = len(data["runs"]) if isinstance(data.get("runs"), list) else len(entries)
+        problems += _sweep_problems(sweep, n_entries, runs, source, allow_outside_paths)
 
     if problems:
         # The pipeline file's problems first, in line order; a spec listed twice reports its own once.
         problems = sorted(dict.fromkeys(problems), key=lambda p: (not p.where.startswith(f"{label}:"), _line(p.where, label)))
         raise SpecError(problems)
-    return Pipeline(name=name, description=description, path=path, runs=tuple(runs))
+    return Pipeline(name=name, description=description, path=path, runs=tuple(runs), sweep=sweep)
+
+
+def _sweep_problems(sweep, n_entries, runs, source, allow_outside_paths) -> list:
+    """A sweep varies exactly one run, and that run's spec accepts every value of every param."""
+    if n_entries != 1:
+        return [
+            Problem(
+                ("sweep",),
+                f"a sweep varies one run, and this pipeline has {n_entries}.",
+                "Keep one entry under runs: (the spec the trials start from); sweep other specs in pipeline files of their own.",
+                source.where(("sweep",)),
+            )
+        ]
+    if sweep is None or not runs:
+        return []  # the section's or the run's own problems are already reported
+    run, problems = runs[0], []
+    for key, param in sweep.params.items():
+        where = source.where(("sweep", "params", key))
+        for value in check_values(param):
+            text = override_text(key, value)
+            try:
+                load_spec(run.loaded.path, [*run.overrides, text], allow_outside_paths=allow_outside_paths)
+            except SpecError as err:
+                found = [_at_pipeline_line(p, {text: where}) for p in err.problems]
+                problems += [p for p in found if p.where.startswith(where)] or found
+                break  # one bad value says enough about this param
+            except GenkitError as err:
+                problems.append(Problem(("sweep", "params", key), str(err), "", where))
+                break
+    return problems
+
+
+def _without_union_tag(problem: Problem) -> Problem:
+    """sweep.params.<key>.values|range.x -> sweep.params.<key>.x: the tag names pydantic's branch, not a key of the file."""
+    path = problem.path
+    if path[:2] == ("sweep", "params") and len(path) > 3 and path[3] in ("values", "range"):
+        return Problem(path[:3] + path[4:], problem.message, problem.suggestion, problem.where)
+    return problem
 
 
 def _line(where: str, label: str) -> int:

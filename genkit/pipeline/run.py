@@ -52,6 +52,8 @@ def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, reuse
         allow_outside_paths: as `genkit run --allow-outside-paths`.
         reuse: keep a run whose identical resolved spec already finished (run folder with
             final weights and metrics.json) and whose export holds that spec; train the rest.
+            (A pipeline with a `sweep:` runs `genkit.pipeline.sweep.run_sweep`, which resumes
+            its study on its own.)
 
     Returns:
         `reports/<pipeline>/`, holding report.md, report.html and metrics.csv.
@@ -67,6 +69,14 @@ def run_pipeline(path, overrides=(), *, allow_outside_paths: bool = False, reuse
     start = time.time()
     print(f"checking {path} and every spec it names (with their overrides)...", flush=True)
     pipeline = load_pipeline(path, overrides, allow_outside_paths=allow_outside_paths)
+    if pipeline.sweep is not None:
+        from genkit.pipeline.sweep import run_sweep
+
+        # A sweep always resumes its own study (its journal), so `reuse` has nothing to add.
+        folder, failed = run_sweep(pipeline, allow_outside_paths=allow_outside_paths)
+        if failed:
+            raise PipelineFailed(folder, failed, len(failed))
+        return folder
     n = len(pipeline.runs)
     records = [
         RunRecord(

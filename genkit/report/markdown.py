@@ -21,12 +21,15 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(name, description, header, rows, columns, images) -> str:
-    """report.md: the table, the notes, then one section per run; `images` maps (label, kind) to a file in images/."""
+def render_markdown(name, description, header, rows, columns, images, extra: str = "") -> str:
+    """report.md: `extra` (a sweep's ranking), the table, the notes, then one section per run;
+    `images` maps (label, kind) to a file in images/."""
     out = [f"# Pipeline {name}", ""]
     if description:
         out += [description, ""]
     out += [header, ""]
+    if extra:
+        out += [extra, "## Runs", ""]
     heads = ["run", "family", "data", "train time", *(KEY_METRICS[c] for c in columns), "export parity", "status"]
     out.append("| " + " | ".join(heads) + " |")
     out.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(columns) + 1) + ["---"]) + "|")
