@@ -23,9 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +31,9 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from serve_exports import serving  # the tests' `genkit serve` process, started and awaited the same way
+
 CLIENTS = (1, 8, 64)
 MODES = {"on": 64, "off": 1}  # --max-batch
 BODIES = {"cvae": {"n": 16, "label": 3, "format": "png"}, "ddpm": {"n": 4, "sampler": "ddim", "steps": 20, "format": "png"}}
@@ -52,18 +52,18 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     throughput = {}
     for mode, max_batch in MODES.items():
-        with Server(list(exports.values()), max_batch, args.queue) as server:
-            names = httpx.get(f"{server.base}/health").json()["models"]
+        with serving(exports.values(), "--max-batch", str(max_batch), "--queue", str(args.queue), "--max-n", "64") as (process, base):
+            names = httpx.get(f"{base}/health").json()["models"]
             for (kind, body), name in zip(BODIES.items(), names, strict=True):
                 for clients in args.clients:
-                    before = httpx.get(f"{server.base}/v1/stats").json()[name]
-                    row = asyncio.run(load(server.base, name, body, clients, args.seconds))
-                    after = httpx.get(f"{server.base}/v1/stats").json()[name]
+                    before = httpx.get(f"{base}/v1/stats").json()[name]
+                    row = asyncio.run(load(base, name, body, clients, args.seconds))
+                    after = httpx.get(f"{base}/v1/stats").json()[name]
                     batches = after["batches"] - before["batches"]
                     per_batch = (after["requests"] - before["requests"]) / batches if batches else float("nan")
                     throughput[(kind, clients, mode)] = row["rps"]
                     print(f"| {mode} | {kind} | {clients} | {row['rps']:.1f} | {row['rps'] * body['n']:.0f} | {row['p50']:.0f} | {row['p99']:.0f} "
-                          f"| {row['errors']} | {per_batch:.1f} | {server.peak_rss_mb():.0f} |", flush=True)
+                          f"| {row['errors']} | {per_batch:.1f} | {peak_rss_mb(process.pid):.0f} |", flush=True)
     print("\nthroughput with micro-batching / without:")
     for kind in BODIES:
         for clients in args.clients:
@@ -100,42 +100,12 @@ async def load(base: str, name: str, body: dict, clients: int, seconds: float) -
     return {"rps": len(ms) / elapsed, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "errors": errors}
 
 
-class Server:
-    """`genkit serve EXPORTS --max-batch B` on a free port, for a `with` block."""
-
-    def __init__(self, exports: list[str], max_batch: int, queue: int):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.argv = [sys.executable, "-m", "genkit.cli", "serve", *exports, "--port", str(self.port), "--max-batch", str(max_batch),
-                     "--queue", str(queue), "--max-n", "64"]
-
-    def __enter__(self) -> Server:
-        self.process = subprocess.Popen(self.argv, cwd=REPO, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"genkit serve did not start ({' '.join(self.argv)})") from None
-                time.sleep(0.2)
-
-    def peak_rss_mb(self) -> float:
-        """The server's peak resident memory (VmHWM), MB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def __exit__(self, *exc) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,24 @@
             (so it scores anomalies and shows a latent map)
     ddpm:   a zero denoiser on 8x8x1 images in [-1, 1], 50 timesteps (`timesteps`, `shape` to change)
     cycle:  cyclegan-like on 8x8x1 in [-1, 1]: ab is the identity, ba the negation
+
+`serving(exports, *flags)` runs a real `genkit serve` process (uvicorn) for a `with` block.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
 
 SHAPE = [8, 8, 1]
 PIXELS = 64
@@ -145,3 +155,31 @@ def write_cycle(folder: Path, name: str = "tiny_cycle") -> Path:
 def write_all(root: Path) -> dict[str, Path]:
     """The four exports under `root`, by family."""
     return {"cvae": write_cvae(root / "cvae"), "vae": write_vae(root / "vae"), "ddpm": write_ddpm(root / "ddpm"), "cycle": write_cycle(root / "cycle")}
+
+
+@contextmanager
+def serving(exports, *flags):
+    """`genkit serve EXPORTS FLAGS` on a free port, answering /health: yields (process, base URL); killed after."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "genkit.cli", "serve", *map(str, exports), "--port", str(port), *flags]
+    process = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"genkit serve did not start: {process.stderr.read()[-2000:] if process.poll() is not None else 'timed out'}") from None
+                time.sleep(0.2)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -8,21 +8,13 @@ test is skipped with that instruction.
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from serve_exports import serving, write_cvae, write_cycle, write_vae
 
-from serve_exports import write_cvae, write_cycle, write_vae
-
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (genkit's dev extra)")
 if CHROMIUM is None:
@@ -32,26 +24,8 @@ if CHROMIUM is None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser_exports")
-    exports = [write_cvae(root / "cvae"), write_vae(root / "vae"), write_cycle(root / "cycle")]
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "genkit.cli", "serve", *map(str, exports), "--port", str(port), "--max-n", "64"],
-                               cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"genkit serve did not start: {process.stderr.read()[-2000:]}")
-            time.sleep(0.2)
-    yield base, root
-    process.terminate()
-    process.wait(30)
+    with serving([write_cvae(root / "cvae"), write_vae(root / "vae"), write_cycle(root / "cycle")], "--max-n", "64") as (_, base):
+        yield base, root
 
 
 @pytest.fixture(scope="module")

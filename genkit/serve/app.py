@@ -24,6 +24,7 @@ import logging
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -125,7 +126,7 @@ def create_app(
         return Response(content, media_type=_MEDIA[request.format], headers={"X-Seed": str(seed), "X-Model": model.name})
 
     @app.post("/v1/models/{name}/translate")
-    async def translate(name: str, file: UploadFile = File(...), direction: str | None = Form(None), format: str = Form("png")):
+    async def translate(name: str, file: Annotated[UploadFile, File()], direction: Annotated[str | None, Form()] = None, format: Annotated[str, Form()] = "png"):
         model = model_named(name)
         _check_format(format)
         x = await _read_upload(model, file, max_upload_bytes, max_n)
@@ -134,7 +135,7 @@ def create_app(
         return Response(content, media_type=_MEDIA[format], headers={"X-Model": model.name})
 
     @app.post("/v1/models/{name}/score")
-    async def score(name: str, file: UploadFile = File(...), metric: str = Form("mse"), label: int | None = Form(None)):
+    async def score(name: str, file: Annotated[UploadFile, File()], metric: Annotated[str, Form()] = "mse", label: Annotated[int | None, Form()] = None):
         model = model_named(name)
         x = await _read_upload(model, file, max_upload_bytes, max_n)
         scores = await _wait(model, model.score_job(x, metric, label))
