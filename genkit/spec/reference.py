@@ -24,6 +24,56 @@ __all__ = ["spec_reference"]
 
 COMMAND = "python -m genkit.spec.reference > docs/spec.md"
 
+# How a graph's inputs reach its layers, printed after the table of `_GRAPHS_AFTER`: the schema's
+# field descriptions say what each key is, this says how they work together.
+_GRAPHS_AFTER = "model.networks.<role>"
+GRAPHS = """
+## Graphs: several inputs and the label `y`
+
+A network is a layer list (one input; each layer takes the output of the one before) or a
+graph: `inputs` names each input with its shape without the batch axis (`[]`: one number per
+example), and each node names its layer, an `id`, and in `from` where its input comes from.
+
+- `from: a` gives the layer one tensor: an input or an earlier node's id.
+- `from: [a, b]` gives it a list, **in that order**: a block's inputs as
+  [docs/blocks.md](blocks.md) and `genkit layers NAME` list them. `ResBlock` takes `[x, emb]`,
+  so `{id: d1, layer: ResBlock, filters: 32, from: [h0, temb]}` feeds `h0` as x and `temb` as
+  the embedding; Keras merge layers (`Add`, `Concatenate`, ...) take any number.
+- `{concat: [a, b]}` (on the last axis) or `{add: [a, b]}` may stand for any name in `from`:
+  `from: [{concat: [u1, d1]}, temb]` gives a ResBlock the joined skip connection as x.
+- A YAML block of `blocks:` gets its inputs the same way: a use with `from: [a, b]` feeds
+  `a` to the first name of the block's `inputs` and `b` to the second.
+
+**The label `y`.** A diffusion family with `model.condition` (ddpm, latent_diffusion) turns
+the integer label into a vector and feeds it to the denoiser's graph as the input `y`, beside
+`x` (the noisy image or latent) and `t` (the timestep index). Declare it with its size,
+`y: [num_classes]` with `encoding: onehot` or `y: [embedding_dim]` with `encoding: embedding`;
+while training, a share `model.diffusion.label_dropout` of labels becomes the "no label" class
+(the zero vector, or one more learned row) that classifier-free guidance needs. The usual
+wiring adds it to the time embedding, which must then have the same size, so every ResBlock
+sees both (a ResBlock takes no third input); `ConcatCondition` with `from: [h, y]` joins it
+to feature maps instead. The other conditional families (cvae, cgan) feed the label
+themselves: their networks declare no `y` (`genkit inspect` prints what a family adds).
+
+```yaml
+inputs: {x: [28, 28, 1], t: [], y: [128]}     # condition: {num_classes: 10, encoding: embedding, embedding_dim: 128}
+graph:
+  - {id: tsin, layer: SinusoidalEmbedding, dim: 64, from: t}
+  - {id: tvec, layer: Dense, units: 128, activation: swish, from: tsin}
+  - {id: temb, layer: Add, from: [tvec, y]}                       # time + class
+  - {id: h0,   layer: Conv2D, filters: 32, kernel_size: 3, padding: same, from: x}
+  - {id: d1,   layer: ResBlock, filters: 32, from: [h0, temb]}
+  - {id: att,  layer: SelfAttention2D, heads: 4, from: d1}
+  - {id: out,  layer: Conv2D, filters: 1, kernel_size: 3, padding: same, from: att}
+```
+
+**Diffusion blocks.** A denoiser is usually a U-Net of `SinusoidalEmbedding` (t to a vector),
+`ResBlock` (convolutions with the embedding added), `SelfAttention2D` (at low resolutions),
+pooling and upsampling, with skip connections as `concat` merges: see specs/ddpm_mnist.yaml.
+[docs/blocks.md](blocks.md) documents every genkit block with its inputs, parameters and an
+example; `genkit layers --family ddpm` lists the layers that fit a family.
+"""
+
 # How a mapping's free keys are named in section titles (`model.networks.<role>`).
 _KEY_NAMES = {"model.networks": "<role>"}
 
@@ -76,6 +126,8 @@ def spec_reference() -> str:
                 )
                 + " |"
             )
+        if section.path == _GRAPHS_AFTER:
+            out += ["", *GRAPHS.strip("\n").splitlines()]
     return "\n".join(out) + "\n"
 
 

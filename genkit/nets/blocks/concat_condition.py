@@ -21,20 +21,24 @@ class ConcatCondition(keras.layers.Layer):
     (B, H, W, C + D). This is how a conditional VAE gives the label to a convolutional
     encoder. Any rank >= 2 works the same way (the vector is repeated over the middle axes).
 
-    Args:
-        None beyond the base layer's (`name`, `dtype`, ...).
+    Inputs:
+        features: (B, ..., C): feature maps or vectors.
+        cond: (B, D): the condition vector, e.g. the label vector `y` a conditional denoiser's
+            graph receives.
 
-    Call arguments:
-        inputs: `[features, cond]` with `features` of shape (B, ..., C) and `cond` (B, D).
+    Returns:
+        (B, ..., C + D).
 
     Example:
 
-    ```python
-    x = keras.Input((28, 28, 1))
-    y = keras.Input((), dtype="int32")
-    h = ConcatCondition()([x, LabelEmbedding(10)(y)])   # (B, 28, 28, 11)
+    ```yaml
+    inputs: {x: [8, 8, 4], y: [10]}
+    graph:
+      - {id: h, layer: ConcatCondition, from: [x, y]}     # (B, 8, 8, 14)
     ```
     """
+
+    FITS = ("conditional",)
 
     def call(self, inputs):
         features, cond = _unpack(inputs)

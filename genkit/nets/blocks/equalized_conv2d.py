@@ -35,8 +35,8 @@ class EqualizedConv2D(keras.layers.Layer):
         lr_multiplier: scales the layer's effective learning rate.
         bias_initializer: the stored bias's initializer.
 
-    Call arguments:
-        inputs: (B, H, W, C).
+    Inputs:
+        x: feature maps (B, H, W, C).
 
     Returns:
         (B, H', W', filters).
@@ -44,10 +44,14 @@ class EqualizedConv2D(keras.layers.Layer):
     Example:
 
     ```yaml
-    - EqualizedConv2D: {filters: 64, kernel_size: 3, activation: leaky_relu}
-    - EqualizedConv2D: {filters: 3, kernel_size: 1, gain: 1.0}     # toRGB
+    input: [8, 8, 3]
+    layers:
+      - EqualizedConv2D: {filters: 16, kernel_size: 3, activation: leaky_relu}
+      - EqualizedConv2D: {filters: 3, kernel_size: 1, gain: 1.0}     # toRGB: (B, 8, 8, 3)
     ```
     """
+
+    FITS = ("progan", "stylegan")
 
     def __init__(
         self,

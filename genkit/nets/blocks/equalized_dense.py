@@ -55,8 +55,8 @@ class EqualizedDense(keras.layers.Layer):
         lr_multiplier: scales the layer's effective learning rate (StyleGAN's mapping network: 0.01).
         bias_initializer: the stored bias's initializer ("zeros"; StyleGAN2's style affine: "ones").
 
-    Call arguments:
-        inputs: (B, ..., F).
+    Inputs:
+        x: features (B, ..., F).
 
     Returns:
         (B, ..., units).
@@ -64,9 +64,13 @@ class EqualizedDense(keras.layers.Layer):
     Example:
 
     ```yaml
-    - EqualizedDense: {units: 512, activation: leaky_relu, lr_multiplier: 0.01}
+    input: [16]
+    layers:
+      - EqualizedDense: {units: 32, activation: leaky_relu, lr_multiplier: 0.01}     # (B, 32)
     ```
     """
+
+    FITS = ("progan", "stylegan")
 
     def __init__(
         self,

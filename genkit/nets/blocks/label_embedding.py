@@ -32,14 +32,22 @@ class LabelEmbedding(keras.layers.Layer):
         embedding_dim: size of the learned vectors; required with `"embedding"` and
             ignored with `"onehot"`.
 
+    Inputs:
+        y: labels (B,) or (B, 1).
+
+    Returns:
+        (B, num_classes) with `"onehot"`, (B, embedding_dim) with `"embedding"`.
+
     Example:
 
-    ```python
-    y = keras.Input(shape=(), dtype="int32")            # (B,)
-    onehot = LabelEmbedding(num_classes=10)(y)           # (B, 10)
-    learned = LabelEmbedding(10, encoding="embedding", embedding_dim=16)(y)  # (B, 16)
+    ```yaml
+    input: []
+    layers:
+      - LabelEmbedding: {num_classes: 10, encoding: embedding, embedding_dim: 8}     # (B, 8)
     ```
     """
+
+    FITS = ()  # the conditional families turn labels into vectors themselves
 
     def __init__(self, num_classes, encoding="onehot", embedding_dim=None, **kwargs):
         super().__init__(**kwargs)

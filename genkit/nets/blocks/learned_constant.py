@@ -28,19 +28,22 @@ class LearnedConstant(keras.layers.Layer):
     Args:
         shape: the constant's shape without the batch axis, e.g. [4, 4, 512].
 
-    Call arguments:
-        inputs: any tensor (B, ...); only its batch size is read.
+    Inputs:
+        x: any tensor (B, ...); only its batch size is read.
 
     Returns:
         (B, *shape).
 
     Example:
 
-    ```python
-    ws = keras.Input((8, 64))
-    LearnedConstant([4, 4, 128])(ws)     # (None, 4, 4, 128)
+    ```yaml
+    input: [16]
+    layers:
+      - LearnedConstant: {shape: [4, 4, 8]}     # (B, 4, 4, 8)
     ```
     """
+
+    FITS = ("stylegan",)
 
     def __init__(self, shape, **kwargs):
         super().__init__(**kwargs)

@@ -34,19 +34,23 @@ class MinibatchDiscrimination(keras.layers.Layer):
         num_kernels: B in the paper, the number of closeness features appended.
         kernel_dim: C in the paper, the size of each kernel's projection.
 
-    Call arguments:
-        inputs: features of shape (B, A).
+    Inputs:
+        x: features (B, A); Flatten feature maps first.
 
     Returns:
         (B, A + num_kernels).
 
     Example:
 
-    ```python
-    h = keras.Input((128,))
-    MinibatchDiscrimination(num_kernels=32, kernel_dim=8)(h)    # (None, 160)
+    ```yaml
+    input: [4, 4, 8]
+    layers:
+      - Flatten: {}
+      - MinibatchDiscrimination: {num_kernels: 8, kernel_dim: 4}     # (B, 136)
     ```
     """
+
+    FITS = ("adversarial",)
 
     def __init__(self, num_kernels, kernel_dim=5, **kwargs):
         super().__init__(**kwargs)

@@ -37,19 +37,22 @@ class MinibatchStdDev(keras.layers.Layer):
             not a multiple of `group_size`.
         epsilon: added to the variance before the square root, keeping its gradient finite.
 
-    Call arguments:
-        inputs: features of shape (B, H, W, C) or (B, F).
+    Inputs:
+        x: features (B, H, W, C) or (B, F).
 
     Returns:
         (B, H, W, C + 1) or (B, F + 1).
 
     Example:
 
-    ```python
-    h = keras.Input((7, 7, 64))
-    MinibatchStdDev(group_size=4)(h)     # (None, 7, 7, 65)
+    ```yaml
+    input: [8, 8, 16]
+    layers:
+      - MinibatchStdDev: {group_size: 4}     # (B, 8, 8, 17)
     ```
     """
+
+    FITS = ("adversarial",)
 
     def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)

@@ -49,20 +49,24 @@ class ModulatedConv2D(keras.layers.Layer):
         use_bias: add a learned bias after the (de)modulation.
         epsilon: ε inside the demodulation's square root.
 
-    Call arguments:
-        inputs: `[x, w]`: feature maps (B, H, W, C_in) and latent styles (B, w_dim).
+    Inputs:
+        x: feature maps (B, H, W, C_in).
+        w: the latent style (B, w_dim).
 
     Returns:
         (B, H, W, filters).
 
     Example:
 
-    ```python
-    x, w = keras.Input((8, 8, 32)), keras.Input((64,))
-    ModulatedConv2D(16, 3)([x, w])                         # (None, 8, 8, 16)
-    ModulatedConv2D(3, 1, demodulate=False)([x, w])        # toRGB
+    ```yaml
+    inputs: {x: [8, 8, 16], w: [32]}
+    graph:
+      - {id: h, layer: ModulatedConv2D, filters: 8, kernel_size: 3, from: [x, w]}
+      - {id: rgb, layer: ModulatedConv2D, filters: 3, kernel_size: 1, demodulate: false, from: [h, w]}     # toRGB: (B, 8, 8, 3)
     ```
     """
+
+    FITS = ("stylegan",)
 
     def __init__(self, filters, kernel_size=3, demodulate=True, use_bias=True, epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)

@@ -26,19 +26,23 @@ class NoiseInjection(keras.layers.Layer):
         Karras, Laine & Aila, "A Style-Based Generator Architecture for Generative Adversarial
         Networks", CVPR 2019, section 3.2 and figure 1(b).
 
-    Call arguments:
-        inputs: `[x, noise]`: feature maps (B, H, W, C) and a noise image (B, H, W, 1).
+    Inputs:
+        x: feature maps (B, H, W, C).
+        noise: a noise image (B, H, W, 1), drawn by the caller.
 
     Returns:
         (B, H, W, C).
 
     Example:
 
-    ```python
-    x, noise = keras.Input((8, 8, 32)), keras.Input((8, 8, 1))
-    NoiseInjection()([x, noise])        # (None, 8, 8, 32)
+    ```yaml
+    inputs: {x: [8, 8, 16], noise: [8, 8, 1]}
+    graph:
+      - {id: h, layer: NoiseInjection, from: [x, noise]}     # (B, 8, 8, 16)
     ```
     """
+
+    FITS = ("stylegan",)
 
     def build(self, input_shape):
         x_shape, noise_shape = input_shape

@@ -28,8 +28,8 @@ class PixelNormalization(keras.layers.Layer):
     Args:
         epsilon: added to the mean square before the root (the paper: 1e-8).
 
-    Call arguments:
-        inputs: (B, ..., C): feature maps or vectors; normalised over the last axis.
+    Inputs:
+        x: feature maps or vectors (B, ..., C); normalised over the last axis.
 
     Returns:
         the same shape.
@@ -37,10 +37,14 @@ class PixelNormalization(keras.layers.Layer):
     Example:
 
     ```yaml
-    - EqualizedConv2D: {filters: 64, kernel_size: 3, activation: leaky_relu}
-    - PixelNormalization: {}
+    input: [8, 8, 3]
+    layers:
+      - EqualizedConv2D: {filters: 16, kernel_size: 3, activation: leaky_relu}
+      - PixelNormalization: {}     # (B, 8, 8, 16)
     ```
     """
+
+    FITS = ("progan", "stylegan")
 
     def __init__(self, epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)

@@ -33,18 +33,30 @@ class ResBlock(keras.layers.Layer):
         dropout: dropout rate before the second convolution (0 disables it).
         epsilon: GroupNormalization epsilon.
 
-    Call arguments:
-        inputs: `[x, emb]` with x (B, H, W, C) and emb (B, D), or x alone (no embedding).
+    Inputs:
+        x: feature maps (B, H, W, C): an earlier node, or a `{concat: [up, skip]}` merge in a
+            U-Net's upward path.
+        emb: optional; the embedding (B, D) added inside the block: the timestep vector
+            (`SinusoidalEmbedding`, then Dense layers) or, in a conditional denoiser, that vector
+            plus the label vector `y`, summed by an `Add` node first (a ResBlock takes no third
+            input). Left off (`from: x`), the block is a plain residual block.
 
     Returns:
         (B, H, W, filters).
 
-    Example (graph node):
+    Example:
 
     ```yaml
-    - {id: d1, layer: ResBlock, filters: 64, dropout: 0.1, from: [h0, temb]}
+    inputs: {x: [8, 8, 16], t: [], y: [16]}
+    graph:
+      - {id: tsin, layer: SinusoidalEmbedding, dim: 16, from: t}
+      - {id: tvec, layer: Dense, units: 16, activation: swish, from: tsin}
+      - {id: temb, layer: Add, from: [tvec, y]}                     # time + label
+      - {id: h, layer: ResBlock, filters: 32, from: [x, temb]}      # (B, 8, 8, 32)
     ```
     """
+
+    FITS = ("diffusion", "translation")
 
     def __init__(self, filters, groups=8, dropout=0.0, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)

@@ -31,22 +31,25 @@ class Sampling(keras.layers.Layer):
         seed: integer seed of the layer's noise generator (`keras.random.SeedGenerator`);
             `None` draws different noise in every run.
 
-    Call arguments:
-        inputs: `[mean, log_var]` or `[mean, log_var, eps]`, tensors of one shape,
-            typically `(B, latent_dim)`.
+    Inputs:
+        mean: the mean head's output, typically (B, latent_dim).
+        log_var: the log-variance head's output, the same shape.
+        eps: optional; noise of the same shape, for graphs exported to ONNX (else the layer
+            draws it).
 
     Returns:
         z, with the shape of `mean`.
 
     Example:
 
-    ```python
-    mean = keras.layers.Dense(16)(h)
-    log_var = keras.layers.Dense(16)(h)
-    z = Sampling(seed=1337)([mean, log_var])
-    z = Sampling()([mean, log_var, eps_input])  # exportable: noise from outside
+    ```yaml
+    inputs: {mean: [4], log_var: [4]}
+    graph:
+      - {id: z, layer: Sampling, seed: 1, from: [mean, log_var]}     # (B, 4)
     ```
     """
+
+    FITS = ()  # the VAE families add it after their mean and log-variance heads
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)

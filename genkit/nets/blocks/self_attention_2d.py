@@ -32,18 +32,22 @@ class SelfAttention2D(keras.layers.Layer):
         groups: GroupNormalization groups; must divide the channels.
         epsilon: GroupNormalization epsilon.
 
-    Call arguments:
-        x: (B, H, W, C) with H and W known when the network is built.
+    Inputs:
+        x: feature maps (B, H, W, C) with H and W known when the network is built.
 
     Returns:
         (B, H, W, C).
 
-    Example (graph node):
+    Example:
 
     ```yaml
-    - {id: att, layer: SelfAttention2D, heads: 4, from: mid}
+    input: [4, 4, 16]
+    layers:
+      - SelfAttention2D: {heads: 4}     # (B, 4, 4, 16)
     ```
     """
+
+    FITS = ("diffusion",)
 
     def __init__(self, heads=1, groups=8, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)

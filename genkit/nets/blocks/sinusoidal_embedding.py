@@ -32,16 +32,23 @@ class SinusoidalEmbedding(keras.layers.Layer):
         dim: size of the output vector; an even integer >= 2.
         max_period: the longest period, 10000 as in the papers.
 
-    Call arguments:
-        t: float (or integer) tensor of shape (B,) or (B, 1), e.g. timestep indices 0 … T − 1.
+    Inputs:
+        t: float (or integer) scalars (B,) or (B, 1), e.g. a denoiser's timestep input
+            `t: []` (indices 0 … T − 1).
+
+    Returns:
+        (B, dim).
 
     Example:
 
-    ```python
-    t = keras.Input(shape=())
-    emb = SinusoidalEmbedding(dim=128)(t)    # (B, 128)
+    ```yaml
+    inputs: {t: []}
+    graph:
+      - {id: temb, layer: SinusoidalEmbedding, dim: 32, from: t}     # (B, 32)
     ```
     """
+
+    FITS = ("diffusion",)
 
     def __init__(self, dim, max_period=10000.0, **kwargs):
         super().__init__(**kwargs)

@@ -46,25 +46,25 @@ class VirtualBatchNormalization(keras.layers.Layer):
         center: learn the offset β.
         scale: learn the scale γ.
 
-    Call arguments:
-        inputs: channels-last features (B, ..., C); in training mode the first R rows
-            are the reference batch.
-        training: whether the reference rows lead the batch (else: stored statistics).
+    Inputs:
+        x: channels-last features (B, ..., C); in training mode the first R rows are the
+            reference batch (the family puts them there; inference mode uses the stored
+            statistics).
 
     Returns:
-        The normalised features, shaped like `inputs`.
+        The normalised features, shaped like `x`.
 
-    Example, in a generator:
+    Example:
 
     ```yaml
-    generator:
-      layers:
-        - Dense: {units: 6272}
-        - Reshape: {target_shape: [7, 7, 128]}
-        - VirtualBatchNormalization: {reference_size: 64}
-        - ReLU: {}
+    input: [4, 4, 8]
+    layers:
+      - VirtualBatchNormalization: {reference_size: 4}
+      - ReLU: {}     # (B, 4, 4, 8)
     ```
     """
+
+    FITS = ("reference_batch",)
 
     def __init__(self, reference_size, epsilon=1e-5, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
