@@ -1,9 +1,14 @@
 """Discovery commands: genkit new, validate --print, layers [--family]."""
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 import yaml
 
-from genkit.cli import main
+from genkit.cli import PIPE_CLOSED, main
 from genkit.spec import validate_dict
 from genkit.spec.card import family_names
 
@@ -54,9 +59,71 @@ def test_validate_print_shows_the_resolved_spec_which_validates_again(capsys):
     assert validate_dict(resolved).model.latent_dim == 2
 
 
-def test_layers_lists_keras_layers_blocks_and_family_options(capsys):
+def test_layers_family_shows_its_options_and_only_the_layers_that_fit(capsys):
     assert main(["layers", "--family", "sparse_ae"]) == 0
     out = capsys.readouterr().out
     assert "loss.sparsity_target" in out and "networks encoder, decoder" in out
     assert any(line.startswith("Conv2D ") and "filters" in line for line in out.splitlines())
-    assert any(line.startswith("Sampling ") and "genkit" in line for line in out.splitlines())
+    # Sampling is added by the VAE families themselves; LSTM fits no image network.
+    names = {line.split()[0] for line in out.splitlines() if line and not line.startswith((" ", "left out"))}
+    assert "Sampling" not in names and "LSTM" not in names
+
+
+def layer_lines(out):
+    """{name: line} of the layer table lines in `genkit layers` output."""
+    return {line.split()[0]: line for line in out.splitlines() if re.match(r"^\w+ +(genkit|keras|plugin) ", line)}
+
+
+def test_layers_family_cvae_is_short_and_relevant(capsys):
+    assert main(["layers"]) == 0
+    every = layer_lines(capsys.readouterr().out)
+    assert main(["layers", "--family", "cvae"]) == 0
+    out = capsys.readouterr().out
+    listed = layer_lines(out)
+    assert len(listed) <= 40 < len(every)
+    assert {"Conv2D", "Conv2DTranspose", "Dense", "Flatten", "Reshape", "MaxPooling2D", "ConcatCondition"} <= set(listed)
+    assert not {"LSTM", "TextVectorization", "Conv1D", "RandomFlip", "ResBlock", "ModulatedConv2D", "Sampling"} & set(listed)
+    keras_left = [n for n, line in every.items() if n not in listed and line.split()[1] == "keras"]
+    left = out.strip().splitlines()[-1]
+    assert left.startswith(f"left out: {len(keras_left)} Keras layers") and "`genkit layers`" in left
+    assert "ResBlock" in left and "Sampling" in left
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        ("ddpm", {"ResBlock", "SinusoidalEmbedding", "SelfAttention2D", "ConcatCondition"}),
+        ("progan", {"EqualizedConv2D", "EqualizedDense", "PixelNormalization", "MinibatchStdDev"}),
+        ("stylegan", {"ModulatedConv2D", "NoiseInjection", "LearnedConstant", "EqualizedDense"}),
+        ("gan", {"MinibatchDiscrimination", "VirtualBatchNormalization"}),
+    ],
+)
+def test_layers_family_lists_the_blocks_of_its_kind(family, expected, capsys):
+    assert main(["layers", "--family", family, "--blocks"]) == 0
+    listed = layer_lines(capsys.readouterr().out)
+    assert expected <= set(listed)
+    assert all(listed[name].split()[1] == "genkit" for name in listed)
+
+
+def test_layers_table_shows_what_from_gives_each_layer(capsys):
+    assert main(["layers"]) == 0
+    lines = layer_lines(capsys.readouterr().out)
+    assert "x or [x, emb]" in lines["ResBlock"] and "filters" in lines["ResBlock"]
+    assert "[x, w]" in lines["ModulatedConv2D"]
+    assert "[a, b, ...]" in lines["Concatenate"] and " x " in lines["Conv2D"]
+
+
+@pytest.mark.parametrize("argv", [["schema"], ["layers", "--blocks"]])
+def test_output_into_a_closed_pipe_ends_quietly(argv):
+    # `genkit layers | head`: the reader is gone before the command writes. Closing the read
+    # end first makes every write fail, whatever the timing.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "genkit.cli", *argv], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == PIPE_CLOSED, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr and "Exception ignored" not in done.stderr

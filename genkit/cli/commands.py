@@ -91,15 +91,15 @@ def cmd_schema(args):
 
 
 def cmd_layers(args):
-    import inspect
-
     quiet_tensorflow()
-    import keras
+    from genkit.nets import list_blocks, list_layers
 
-    from genkit.nets import get_layer_class, list_blocks, list_layers
-
-    blocks = set(list_blocks())
+    if args.name is not None:
+        print(_layer_doc(args.name), end="")
+        return
+    names = list_blocks() if args.blocks else list_layers()
     if args.family:
+        from genkit.nets.catalog import family_layers
         from genkit.spec.card import card, family_names
 
         _check_choice("--family", args.family, family_names())
@@ -108,15 +108,67 @@ def cmd_layers(args):
         print(f"networks {', '.join(declared.roles)}")
         for name, field in declared.loss.model_fields.items():
             print(f"  loss.{name:<24} default {field.default!r:<10} {field.description}")
-        print("layers (any of these, in any network):")
-    for name in list_layers():
-        if args.blocks and name not in blocks:
-            continue
-        # Only the layer's own arguments; every layer also takes name, dtype, trainable, ...
-        base = set(inspect.signature(keras.layers.Layer.__init__).parameters)
-        params = [p for p in inspect.signature(get_layer_class(name).__init__).parameters if p not in base]
-        origin = "genkit" if name in blocks else "keras"
-        print(f"{name:<32} {origin:<7} {', '.join(params)}")
+        fitting = family_layers(args.family, declared)
+        title = (
+            f"genkit blocks for {args.family} (`genkit layers NAME` documents one; a block with several "
+            "inputs is a graph node whose `from` lists them in this order):"
+        )
+        groups = [(title, fitting.blocks)]
+        if not args.blocks:
+            groups.append((f"Keras layers for {args.family}'s networks:", fitting.keras))
+        left_out = [n for n in fitting.left_out if n in names]
+    else:
+        groups, left_out = [(None, names)], []
+    facts = {name: _layer_facts(name) for _, group in groups for name in group}
+    width = max([len(inputs) for _, inputs, _ in facts.values()] + [4])
+    for title, group in groups:
+        if title:
+            print(title)
+        for name in group:
+            origin, inputs, params = facts[name]
+            print(f"{name:<32} {origin:<7} {inputs:<{width}} {', '.join(params)}".rstrip())
+    if left_out:
+        blocks = [n for n in left_out if n in list_blocks()]
+        parts = [f"{len(left_out) - len(blocks)} Keras layers of other kinds of network"] if len(left_out) > len(blocks) else []
+        if blocks:
+            parts.append(f"the blocks {', '.join(blocks)} (other families', or added by the family itself)")
+        print(f"left out: {' and '.join(parts)}; `genkit layers` lists every name a spec may use.")
+
+
+def _layer_facts(name):
+    """(origin, `from` form, constructor arguments) of the layer `name`."""
+    import inspect
+
+    import keras
+
+    from genkit.nets import get_layer_class, is_block
+    from genkit.nets.block_docs import block_doc, inputs_form
+
+    cls = get_layer_class(name)
+    # Only the layer's own arguments; every layer also takes name, dtype, trainable, ...
+    base = set(inspect.signature(keras.layers.Layer.__init__).parameters)
+    params = [p for p in inspect.signature(cls.__init__).parameters if p not in base]
+    if is_block(name) and cls.__module__.startswith("genkit."):
+        return "genkit", inputs_form(block_doc(name)), params
+    merge = issubclass(cls, keras.layers.Add.__mro__[1])  # Keras's merge layers' base class
+    return ("keras" if cls.__module__.startswith("keras") else "plugin"), "[a, b, ...]" if merge else "x", params
+
+
+def _layer_doc(name) -> str:
+    """`genkit layers NAME`: a block's whole documentation; a Keras or plugin layer's first lines."""
+    from genkit.nets import get_layer_class, is_block
+    from genkit.nets.block_docs import block_text
+
+    cls = get_layer_class(name)  # an unknown name: a SpecError offering the closest names
+    if is_block(name) and cls.__module__.startswith("genkit."):
+        return block_text(name)
+    origin, inputs, params = _layer_facts(name)
+    summary = (cls.__doc__ or "").strip().split("\n\n")[0]
+    return (
+        f"{name} ({'keras.layers.' + name if origin == 'keras' else f'{cls.__module__}.{cls.__qualname__}'}): {' '.join(summary.split())}\n"
+        f"from: {inputs}\narguments: {', '.join(params) or 'none'}\n"
+        + ("Keras documents it at https://keras.io/api/layers/\n" if origin == "keras" else "")
+    )
 
 
 def cmd_explore(args):
