@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from test_pipeline import write_yaml
 from tiny import tiny_spec
 
 import genkit.pipeline.sweep as sweep_module
@@ -24,12 +24,6 @@ from genkit.spec import parse_override
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = {"loss.kl_weight": [0.5, 1.0, 2.0], "model.latent_dim": [2, 4]}
-
-
-def write_yaml(path: Path, data) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 @pytest.fixture
