@@ -20,10 +20,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 __all__ = ["Job", "ModelWorker", "QueueFull"]
 
