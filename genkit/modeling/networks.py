@@ -35,12 +35,24 @@ def build_trunk(spec, role, input_shape, input_name, data_shape=None):
                 Problem(
                     ("model", "networks", role, "input"),
                     f"declares input {list(net.input)} but the data has shape {list(data_shape)}.",
-                    "Make them agree, or remove 'input' (the family knows the data shape).",
+                    _input_fix(spec.data, tuple(net.input), tuple(data_shape)),
                 )
             ]
         )
     net = net.model_copy(update={"input": None})
     return build_network(role, net, input_shape=tuple(input_shape), input_name=input_name, blocks=spec.blocks)
+
+
+_COLOR_MODES = {1: "grayscale", 3: "rgb"}  # data.color_mode by channel count
+
+
+def _input_fix(data, declared, data_shape) -> str:
+    """How to make a declared input agree with the data. Folder images that differ only in channels
+    are read in the other data.color_mode: removing 'input' would silently train on the wrong one."""
+    if data.source == "folder" and declared[:-1] == data_shape[:-1] and declared[-1] in _COLOR_MODES:
+        mode = _COLOR_MODES[declared[-1]]
+        return f"Set 'data.color_mode: {mode}' to read the images with {declared[-1]} channel(s) (now {data.color_mode}), or declare input {list(data_shape)}."
+    return f"Declare input {list(data_shape)}, or remove 'input' (the family knows the data shape)."
 
 
 def label_vector(condition, y, name):
@@ -76,7 +88,8 @@ def build_all(builders: dict) -> dict:
         try:
             built[role] = build()
         except SpecError as err:
-            problems += err.problems
+            # A YAML block two networks use reports its problem once, not once per network.
+            problems += [p for p in err.problems if p not in problems]
     if problems:
         raise SpecError(problems)
     return built
@@ -99,17 +112,12 @@ def condition_classes(condition, num_classes) -> int:
 
 def check_output_shape(network, role, data_shape):
     """A network that outputs images must output the data's shape."""
-    got = tuple(network.output.shape[1:])
-    if got != tuple(data_shape):
-        raise SpecError(
-            [
-                Problem(
-                    ("model", "networks", role),
-                    f"outputs shape {list(got)} but the data has shape {list(data_shape)}.",
-                    "Adjust the last layers (strides, filters, Reshape) so the output matches the data.",
-                )
-            ]
-        )
+    got, data_shape = tuple(network.output.shape[1:]), tuple(data_shape)
+    if got != data_shape:
+        fix = "Adjust the last layers (strides, filters, Reshape) so the output matches the data."
+        if got[:-1] == data_shape[:-1] and got[-1] in _COLOR_MODES:
+            fix += f" Folder images: or set 'data.color_mode: {_COLOR_MODES[got[-1]]}' to read them with {got[-1]} channel(s)."
+        raise SpecError([Problem(("model", "networks", role), f"outputs shape {list(got)} but the data has shape {list(data_shape)}.", fix)])
 
 
 def check_one_score(output, role):

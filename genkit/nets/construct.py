@@ -14,7 +14,7 @@ import keras
 
 from genkit.errors import Problem, SpecError, did_you_mean
 from genkit.nets.registry import get_layer_class
-from genkit.nets.user_blocks import make_user_block
+from genkit.nets.user_blocks import make_user_block, written_use
 
 __all__ = ["LayerNamer", "call_layer", "describe_shape", "keras_message", "make_layer"]
 
@@ -168,7 +168,7 @@ def _explain_construction(cls, layer_name, kwargs, path, err):
                 path,
                 f"{layer_name} needs the keyword argument{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(repr(m) for m in missing)}.",
-                f"Add {', '.join(f'{m}: ...' for m in missing)} to its arguments.",
+                f"Add {'them' if len(missing) > 1 else 'it'} here: {written_use(layer_name, missing, path)}.",
             )
         ]
     if isinstance(err, TypeError):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from genkit.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["UserBlock", "make_user_block", "use_network_builder"]
+__all__ = ["UserBlock", "make_user_block", "use_network_builder", "written_use"]
 
 # How a block's body becomes a network: `genkit.nets.builder.build_network`, handed over by
 # the builder when it loads. The builder reaches this module (through `construct`) to build
@@ -32,6 +32,14 @@ _BUILD = {}
 def use_network_builder(build_network) -> None:
     """Set the function that builds a block's body: (name, NetworkSpec, **options) -> keras.Model."""
     _BUILD["network"] = build_network
+
+
+def written_use(layer_name, keys, path) -> str:
+    """How a use at `path` gives `keys`: beside id and from in a graph node, in the mapping of a layer-list entry."""
+    given = ", ".join(f"{key}: ..." for key in keys)
+    if len(path) >= 2 and path[-2] == "graph":
+        return f"'{{id: ..., layer: {layer_name}, {given}, from: ...}}'"
+    return f"'- {layer_name}: {{{given}}}'"
 
 
 def make_user_block(block_name, block_spec, kwargs, path, name, blocks, active=()):
@@ -52,7 +60,7 @@ def make_user_block(block_name, block_spec, kwargs, path, name, blocks, active=(
     for key, value in values.items():
         if value is None:
             problems.append(
-                Problem(path, f"block {block_name!r} needs the parameter {key!r}.", f"Write e.g. '{block_name}: {{{key}: ...}}'.")
+                Problem(path, f"block {block_name!r} needs the parameter {key!r}.", f"Give it at this use: {written_use(block_name, [key], path)}.")
             )
     if block_name in active:
         chain = " -> ".join((*active, block_name))

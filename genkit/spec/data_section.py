@@ -90,7 +90,7 @@ class DataSpec(Section):
         None,
         description="File or folder for npz/folder sources; a glob of training shards for npz_shards/tfrecord "
         "(e.g. 'shards/train-*.npz'); for builtin sources, a local copy used before any download (also read "
-        "from $GENKIT_DATA). Relative to the spec file.",
+        "from $GENKIT_DATA). Relative to the spec file, also when given with --set.",
     )
     val_path: str | None = Field(
         None,

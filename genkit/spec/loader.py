@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -31,12 +33,15 @@ class SourceMap:
     lines: dict = field(default_factory=dict)
 
     def where(self, path) -> str:
-        path = tuple(path)
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.lines.get((), "")
+        """Where `path`, or the nearest section above it, was written; the file alone (no line) when
+        nothing on the way up was: the value is a default, and no line the user wrote is to blame."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        root = self.lines.get((), "")
+        return re.sub(r":\d+(:\d+)?$", "", root) if path else root
 
 
 @dataclass(frozen=True)
@@ -94,17 +99,24 @@ def _load_with_extends(path: Path, chain: tuple, extends_chain: list, refused: l
     return _merge(base, data), merged_lines
 
 
-# Files a spec reads: a relative path written in a spec file is relative to that file.
+# Files a spec reads: a relative path written in a spec file is relative to that file, and one
+# given with --set relative to the spec named on the command line, so that `--set` means what
+# the same line would mean in the file (one rule, whichever way the value arrives).
 SPEC_RELATIVE_PATHS = (("data", "path"), ("evaluate", "feature_extractor"))
 
 
 def _resolve_relative_paths(data: dict, folder: Path) -> None:
     for section_name, key in SPEC_RELATIVE_PATHS:
         section = data.get(section_name)
-        if isinstance(section, dict) and isinstance(section.get(key), str):
-            candidate = Path(section[key]).expanduser()
-            if not candidate.is_absolute():
-                section[key] = str(folder / candidate)
+        if isinstance(section, dict) and key in section:
+            section[key] = _relative_to(section[key], folder)
+
+
+def _relative_to(value, folder: Path):
+    """A relative path string joined to `folder`; anything else unchanged."""
+    if not isinstance(value, str) or Path(value).expanduser().is_absolute():
+        return value
+    return str(folder / Path(value).expanduser())
 
 
 def parse_override(text: str) -> tuple[tuple, object]:
@@ -171,9 +183,8 @@ def pydantic_problems(err: ValidationError, root_cls) -> list:
         got = item.get("input")
         if kind == "extra_forbidden":
             options = _allowed_keys(root_cls, loc[:-1])
-            problems.append(
-                Problem(loc, f"unknown key {loc[-1]!r}.", did_you_mean(loc[-1], options) if options else "")
-            )
+            fix = _one_level_down(root_cls, loc, got) or (did_you_mean(loc[-1], options) if options else "")
+            problems.append(Problem(loc, f"unknown key {loc[-1]!r}.", fix))
         elif kind == "missing":
             problems.append(Problem(loc, "is required but missing.", _field_doc(root_cls, loc)))
         elif kind == "literal_error":
@@ -226,6 +237,21 @@ def _allowed_keys(root_cls, loc) -> list:
     info = _field_info(root_cls, loc)
     cls = _unwrap_model(info.annotation) if info is not None else None
     return list(cls.model_fields) if cls else []
+
+
+def _one_level_down(root_cls, loc, value) -> str:
+    """'Did you mean a.b.key?' when the unknown key is an option of a section inside this one
+    (train.learning_rate for train.optimizer.learning_rate): the key is right, its place is not."""
+    key = loc[-1]
+    for name in _allowed_keys(root_cls, loc[:-1]):
+        info = _field_info(root_cls, (*loc[:-1], name))
+        if info is None or get_origin(info.annotation) in (dict, list):
+            continue  # keys chosen by the user (train.optimizers.<role>): no one place to suggest
+        if key in _allowed_keys(root_cls, (*loc[:-1], name)):
+            inner = dotted_path((*loc[:-1], name, key))
+            written = yaml.safe_dump({name: {key: value}}, default_flow_style=True, width=1000).strip()[1:-1]
+            return f"Did you mean {inner!r}? It is an option of {dotted_path((*loc[:-1], name))}: write '{written}' there."
+    return ""
 
 
 def _field_doc(root_cls, loc) -> str:
@@ -324,6 +350,8 @@ def load_spec(path, overrides=(), *, allow_outside_paths: bool = False) -> Loade
     data, lines = _load_with_extends(path, (), extends_chain, refused if confine else None)
     for text in overrides:
         key, value = parse_override(text)
+        if key in SPEC_RELATIVE_PATHS:
+            value = _relative_to(value, path.resolve().parent)
         apply_override(data, key, value, lines, text)
     source = SourceMap(lines)
     if confine:

@@ -278,10 +278,21 @@ TRANSLATION_METRICS = ("translation_l1", "cycle_error", "mean_intensity")
 DISENTANGLEMENT_METRICS = ("mig", "dci", "sap")
 
 
+def family_metrics(declared) -> list:
+    """evaluate.metrics when a spec names none: the first of the family's kind of metric that applies to it."""
+    if declared.encoder:
+        return ["reconstruction"]
+    if declared.translation:
+        return ["translation_l1" if declared.translation == "paired" else "cycle_error"]
+    return ["fid"] if declared.samples else []
+
+
 class EvaluateSpec(Section):
     metrics: list[Literal[EVALUATE_METRICS]] = Field(
         default_factory=lambda: ["reconstruction"],
-        description="Metrics computed on held-out data after training, each written with its protocol: "
+        description="Metrics computed on held-out data after training, each written with its protocol (default: "
+        "the family's own - reconstruction with an encoder, translation_l1 for pix2pix, cycle_error for cyclegan, "
+        "else fid): "
         "reconstruction error; the negative ELBO and an importance-weighted log-likelihood estimate (VAE "
         "families, bce); FID, KID, precision/recall (k-NN manifolds) and mode coverage of samples against "
         "held-out real images in the feature space of a domain classifier (trained by genkit on the real "
@@ -315,7 +326,7 @@ class EvaluateSpec(Section):
     )
     feature_extractor: Optional[str] = Field(
         None,
-        description="A .keras classifier of your own (relative to the spec file) whose penultimate layer is "
+        description="A .keras classifier of your own (relative to the spec file, also with --set) whose penultimate layer is "
         "the feature space of fid/kid/precision_recall and whose predictions score class_accuracy and "
         "mode_coverage; default: genkit's CNN trained on the data's real training split.",
     )
@@ -425,6 +436,20 @@ def _section_field(cls, description: str):
     return Field(default_factory=cls, description=description)
 
 
+def _evaluate_class(declared):
+    """The evaluate section with the family's default metrics, so a spec without them is valid as written."""
+    metrics = family_metrics(declared)
+    if metrics == EvaluateSpec.model_fields["metrics"].get_default(call_default_factory=True):
+        return EvaluateSpec
+    info = EvaluateSpec.model_fields["metrics"]
+    return create_model(
+        f"EvaluateSpec_{declared.name}",
+        __base__=EvaluateSpec,
+        __doc__=EvaluateSpec.__doc__,
+        metrics=(info.annotation, Field(default_factory=lambda: list(metrics), description=info.description)),
+    )
+
+
 def spec_class(family: str):
     """The root spec class for `family`: SpecBase with that family's loss section."""
     if family not in _SPEC_CLASSES:
@@ -433,10 +458,12 @@ def spec_class(family: str):
             key: (cls, _section_field(cls, f"{family} only: {(cls.__doc__ or key).strip().splitlines()[0]}"))
             for key, cls in declared.sections.items()
         }
+        evaluate = _evaluate_class(declared)
         _SPEC_CLASSES[family] = create_model(
             f"Spec_{family}",
             __base__=SpecBase,
             loss=(declared.loss, Field(default_factory=declared.loss, description=f"Objective of the {family} family.")),
+            evaluate=(evaluate, Field(default_factory=evaluate, description=SpecBase.model_fields["evaluate"].description)),
             **sections,
         )
     return _SPEC_CLASSES[family]

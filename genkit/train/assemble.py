@@ -7,6 +7,7 @@ and `genkit export` rebuild a trained run exactly as it was trained.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from genkit.spec.card import card
 from genkit.train.distribute import check_global_batch, is_chief, strategy_for
 from genkit.train.optimizers import make_optimizer
 
-__all__ = ["Prepared", "build_for_check", "build_model", "prepare"]
+__all__ = ["Prepared", "batch_warning", "build_for_check", "build_model", "prepare"]
 
 
 @dataclass
@@ -42,6 +43,8 @@ def prepare(spec, *, quiet: bool = False) -> Prepared:
     if not quiet:
         print(data.describe(), flush=True)
     steps = _steps_per_epoch(spec, data.n_train, strategy.num_replicas_in_sync)
+    if spec.data.batch_size > data.n_train:
+        print(batch_warning(spec.data.batch_size, data.n_train), file=sys.stderr, flush=True)
     model = build_model(spec, data.shape, data.num_classes, steps)
     return Prepared(spec=spec, data=data, model=model, steps_per_epoch=steps, chief=is_chief(strategy))
 
@@ -63,6 +66,16 @@ def _steps_per_epoch(spec, n_train: int, replicas: int) -> int:
             [Problem(("data", "batch_size"), f"is {batch}, more than the {n_train} training examples, and {replicas} replicas train on whole batches only.", "Lower it.")]
         )
     return min(steps, spec.train.steps_per_epoch) if spec.train.steps_per_epoch else steps
+
+
+def batch_warning(batch_size: int, n_train: int) -> str:
+    """A batch larger than the training set trains, but not as asked (with several replicas it is the error above)."""
+    smaller = 2 ** int(math.log2(max(n_train // 8, 1)))  # a power of two, about an eighth of the set
+    return (
+        f"warning: data.batch_size is {batch_size}, more than the {n_train:,} training examples: every step trains "
+        f"on all {n_train:,} (a smaller batch than asked) and an epoch is one step, one optimizer update. Set "
+        f"data.batch_size to at most {n_train}, e.g. {smaller}, or train on more data (data.limit, data.validation_split)."
+    )
 
 
 def build_model(spec, data_shape, num_classes, steps_per_epoch: int):
