@@ -133,24 +133,20 @@ def test_fashion_mnist_offline_error_names_the_apt_get_command(tmp_path, monkeyp
 
 
 # --------------------------------------------------------------------------- 5. messages that tell the fix
-def test_train_learning_rate_suggests_train_optimizer_learning_rate(tmp_path, monkeypatch, capsys):
-    text = edited("vae_mnist", "  optimizer: {name: adam, learning_rate: 1.0e-3}", "  learning_rate: 1.0e-3")
-
-    rc, err = validate(tmp_path, monkeypatch, capsys, text)
-
-    assert rc == 2
-    line = problem(err, "train.learning_rate")
-    assert "Did you mean 'train.optimizer.learning_rate'?" in line and "'optimizer: {learning_rate: 0.001}'" in line
-
-
-def test_train_schedule_suggests_train_optimizer_schedule(tmp_path, monkeypatch, capsys):
-    text = edited("vae_mnist", "  steps_per_epoch: 60 ", "  schedule: cosine\n  steps_per_epoch: 60 ")
-
-    rc, err = validate(tmp_path, monkeypatch, capsys, text)
+@pytest.mark.parametrize(
+    ("old", "new", "key", "written"),
+    [
+        ("  optimizer: {name: adam, learning_rate: 1.0e-3}", "  learning_rate: 1.0e-3", "learning_rate", "learning_rate: 0.001"),
+        ("  steps_per_epoch: 60 ", "  schedule: cosine\n  steps_per_epoch: 60 ", "schedule", "schedule: cosine"),
+    ],
+    ids=["learning_rate", "schedule"],
+)
+def test_train_learning_rate_and_schedule_suggest_train_optimizer(tmp_path, monkeypatch, capsys, old, new, key, written):
+    rc, err = validate(tmp_path, monkeypatch, capsys, edited("vae_mnist", old, new))
 
     assert rc == 2
-    line = problem(err, "train.schedule")
-    assert "Did you mean 'train.optimizer.schedule'?" in line and "'optimizer: {schedule: cosine}'" in line
+    line = problem(err, f"train.{key}")
+    assert f"Did you mean 'train.optimizer.{key}'?" in line and f"'optimizer: {{{written}}}'" in line
 
 
 def test_missing_block_parameter_in_a_graph_suggests_the_graph_node_form(tmp_path, monkeypatch, capsys):
