@@ -113,6 +113,15 @@ def test_the_shipped_sweep_is_valid_and_has_six_trials(monkeypatch):
     assert len(trials) == 6 and {tuple(t) for t in trials} == {("loss.kl_weight", "model.latent_dim")}
 
 
+def test_validate_says_what_a_sweep_will_run(monkeypatch, capsys):
+    from genkit.cli import main
+
+    monkeypatch.chdir(REPO)
+    assert main(["validate", "pipelines/sweep_vae.yaml"]) == 0
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert said == "pipelines/sweep_vae.yaml: valid grid sweep of 6 trials over loss.kl_weight, model.latent_dim, ranked by neg_elbo (minimize)"
+
+
 # --------------------------------------------------------------------------- the trials
 def test_grid_is_the_product_of_the_values_in_order():
     sweep = Sweep(method="grid", params=PARAMS, metric="neg_elbo")

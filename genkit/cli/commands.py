@@ -16,11 +16,17 @@ __all__ = ["SAMPLES", "cmd_explore", "cmd_inspect", "cmd_layers", "cmd_new", "cm
 
 def cmd_validate(args):
     from genkit.pipeline import is_pipeline_file, load_pipeline
+    from genkit.pipeline.sweep_plan import planned_trials
 
     if is_pipeline_file(args.spec):
         quiet_tensorflow()
         plan = load_pipeline(args.spec, args.set or [], build=True)
-        print(f"{args.spec}: valid pipeline with {len(plan.runs)} runs")
+        if plan.sweep is None:
+            print(f"{args.spec}: valid pipeline with {len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''}")
+        else:
+            sweep = plan.sweep
+            size = sweep.trials or len(planned_trials(sweep))
+            print(f"{args.spec}: valid {sweep.method} sweep of {size} trials over {', '.join(sweep.params)}, ranked by {sweep.metric} ({sweep.direction})")
         return
     loaded = load(args)
     model = build_for_check_located(loaded)
