@@ -26,6 +26,14 @@ def test_new_writes_a_spec_that_validates(family, dataset, tmp_path, capsys):
     assert f"valid {family} spec" in capsys.readouterr().out
 
 
+def test_new_help_lists_every_family(capsys):
+    with pytest.raises(SystemExit):
+        main(["new", "--help"])
+    listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the list over lines
+    assert [f for f in FAMILIES if not re.search(rf"\b{f}\b", listed)] == []
+    assert len(FAMILIES) >= 16  # ProGAN, StyleGAN, InfoGAN and latent diffusion included
+
+
 def test_new_cifar10_starter_matches_the_schema_and_its_colour_images():
     from genkit.spec.starter import starter_spec
 
