@@ -4,8 +4,9 @@ with micro-batching on and off.
     python benchmarks/serve_load.py                                    # exports/cvae_mnist, exports/ddpm_mnist, 30 s a cell
     python benchmarks/serve_load.py --cvae exports/smoke/cvae --ddpm exports/smoke/ddpm --seconds 5
 
-For each mode (on: `--max-batch 64`; off: `--max-batch 1`, every request its own onnxruntime call)
-it starts a real `genkit serve` process (uvicorn), and for each model and client count runs
+It starts two real `genkit serve` processes (uvicorn), one per mode (on: `--max-batch 64`; off:
+`--max-batch 1`, every request its own onnxruntime call), and for each model and client count runs,
+on one mode then the other (the order alternating from cell to cell),
 closed-loop clients (each sends its next request when the last one is answered) for `--seconds`:
 the CVAE request is `{"n": 16, "label": 3, "format": "png"}`, the DDPM one
 `{"n": 4, "sampler": "ddim", "steps": 20, "format": "png"}`, each with its own seed. It prints one
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -48,14 +50,23 @@ def main() -> None:
     parser.add_argument("--queue", type=int, default=256)
     args = parser.parse_args()
     exports = {"cvae": args.cvae, "ddpm": args.ddpm}
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print("| batching | model | clients | requests/s | images/s | p50 ms | p99 ms | errors | requests/batch | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     throughput = {}
-    for mode, max_batch in MODES.items():
-        with serving(exports.values(), "--max-batch", str(max_batch), "--queue", str(args.queue), "--max-n", "64") as (process, base):
-            names = httpx.get(f"{base}/health").json()["models"]
-            for (kind, body), name in zip(BODIES.items(), names, strict=True):
-                for clients in args.clients:
+    with contextlib.ExitStack() as stack:
+        # Both servers up at once, each cell measured on one then the other (the order alternating),
+        # so the machine's load reaches both modes alike; the idle server only waits.
+        servers = {
+            mode: stack.enter_context(serving(exports.values(), "--max-batch", str(max_batch), "--queue", str(args.queue), "--max-n", "64"))
+            for mode, max_batch in MODES.items()
+        }
+        cell = 0
+        for kind, body in BODIES.items():
+            for clients in args.clients:
+                for mode in list(MODES)[:: 1 if cell % 2 == 0 else -1]:
+                    process, base = servers[mode]
+                    name = httpx.get(f"{base}/health").json()["models"][list(BODIES).index(kind)]
                     before = httpx.get(f"{base}/v1/stats").json()[name]
                     row = asyncio.run(load(base, name, body, clients, args.seconds))
                     after = httpx.get(f"{base}/v1/stats").json()[name]
@@ -64,7 +75,9 @@ def main() -> None:
                     throughput[(kind, clients, mode)] = row["rps"]
                     print(f"| {mode} | {kind} | {clients} | {row['rps']:.1f} | {row['rps'] * body['n']:.0f} | {row['p50']:.0f} | {row['p99']:.0f} "
                           f"| {row['errors']} | {per_batch:.1f} | {peak_rss_mb(process.pid):.0f} |", flush=True)
-    print("\nthroughput with micro-batching / without:")
+                cell += 1
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("\nthroughput with micro-batching / without (the two measured back to back):")
     for kind in BODIES:
         for clients in args.clients:
             on, off = throughput.get((kind, clients, "on")), throughput.get((kind, clients, "off"))
