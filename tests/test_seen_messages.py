@@ -21,6 +21,7 @@ from genkit.data import builtin
 from genkit.data.load import load_data
 from genkit.errors import GenkitError
 from genkit.spec import load_spec, validate_dict
+from genkit.spec.json_schema import json_schema
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
@@ -64,6 +65,10 @@ def test_cgan_spec_without_evaluate_section_validates_with_a_metric_that_applies
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         raw.pop("evaluate", None)
         assert validate_dict(raw).evaluate.metrics, path.name
+    # Editors learn the same default from the JSON Schema's cgan branch.
+    schema = json_schema()
+    branch = next(b["then"] for b in schema["allOf"][1:] if b["if"]["properties"]["model"]["properties"]["family"]["const"] == "cgan")
+    assert schema["$defs"][branch["properties"]["evaluate"]["$ref"].split("/")[-1]]["properties"]["metrics"]["default"] == ["fid"]
 
 
 def test_an_error_about_an_unwritten_default_blames_no_line(tmp_path, monkeypatch, capsys):

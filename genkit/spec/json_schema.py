@@ -69,13 +69,16 @@ def json_schema() -> dict:
     generate = dict(schema_generator=_FactoryDefaults, ref_template="#/$defs/{model}")
     base = SpecBase.model_json_schema(**generate)
     defs = base.pop("$defs")
-    loss_by_family, sections_by_family = {}, {}
+    loss_by_family, sections_by_family, evaluate_by_family = {}, {}, {}
     for family in family_names():
         with_loss = spec_class(family).model_json_schema(**generate)
         for name, definition in with_loss.pop("$defs").items():
             if defs.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two schema classes share the name {name!r}; rename one")
         loss_by_family[family] = with_loss["properties"]["loss"]
+        # The family's default evaluate.metrics (schema.family_metrics), where it is not the base's.
+        if with_loss["properties"]["evaluate"] != base["properties"]["evaluate"]:
+            evaluate_by_family[family] = with_loss["properties"]["evaluate"]
         for key in cards()[family].sections:
             sections_by_family.setdefault(family, {})[key] = with_loss["properties"][key]
     # model.family is a plain string in the schema classes (cards are found at run time): list them here.
@@ -108,6 +111,7 @@ def json_schema() -> dict:
                 "then": {
                     "properties": {
                         "loss": loss_by_family[family],
+                        **({"evaluate": evaluate_by_family[family]} if family in evaluate_by_family else {}),
                         **{name: False for name in sorted(section_keys - set(sections_by_family.get(family, {})))},
                         **sections_by_family.get(family, {}),
                     }
