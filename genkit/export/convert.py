@@ -3,7 +3,9 @@
 The model is traced through a `tf.function` whose input signature names every input after
 its Keras `Input` layer (`z`, `y`, `x`) and which returns a dict, so the ONNX outputs carry
 chosen names (`z_mean`, `z_log_var`) rather than the last layer's. tf2onnx names the free
-batch dimension `unk__N`; we rename it `batch` on every graph input and output.
+batch dimension `unk__N`; we rename it `batch` on every graph input and output. Group
+normalisations are fused into single InstanceNormalization nodes (`genkit.export.fuse`: 1.4-2x
+faster diffusion U-Nets in onnxruntime); the file stays standard ONNX of the chosen opset.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 import onnx
 import tensorflow as tf
 import tf2onnx
+
+from genkit.export.fuse import fuse_group_norms
 
 __all__ = [
     "default_output_names",
@@ -53,6 +57,7 @@ def to_onnx(model: keras.Model, output_names: list[str], opset: int) -> onnx.Mod
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
     fix_negative_conv_transpose_pads(proto)
+    fuse_group_norms(proto)
     _order_outputs(proto, output_names)
     name_batch_dim(proto)
     return proto
