@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="load per cell (default 30)")
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
     parser.add_argument("--queue", type=int, default=256)
+    parser.add_argument("--window-ms", type=float, help="the batching window of the 'on' server (default: genkit serve's)")
     args = parser.parse_args()
     exports = {"cvae": args.cvae, "ddpm": args.ddpm}
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
@@ -58,7 +59,9 @@ def main() -> None:
         # Both servers up at once, each cell measured on one then the other (the order alternating),
         # so the machine's load reaches both modes alike; the idle server only waits.
         servers = {
-            mode: stack.enter_context(serving(exports.values(), "--max-batch", str(max_batch), "--queue", str(args.queue), "--max-n", "64"))
+            mode: stack.enter_context(
+                serving(exports.values(), "--max-batch", str(max_batch), "--queue", str(args.queue), "--max-n", "64", *window(args, mode))
+            )
             for mode, max_batch in MODES.items()
         }
         cell = 0
@@ -83,6 +86,10 @@ def main() -> None:
             on, off = throughput.get((kind, clients, "on")), throughput.get((kind, clients, "off"))
             if on and off:
                 print(f"  {kind}, {clients} clients: {on / off:.2f}x")
+
+
+def window(args, mode: str) -> list:
+    return ["--window-ms", str(args.window_ms)] if args.window_ms is not None and mode == "on" else []
 
 
 async def load(base: str, name: str, body: dict, clients: int, seconds: float) -> dict:
