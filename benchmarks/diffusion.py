@@ -2,15 +2,17 @@
 
     python benchmarks/diffusion.py                                   # exports/ddpm_mnist
     python benchmarks/diffusion.py --export exports/ddpm_cond_mnist --quality 500
+    python benchmarks/diffusion.py --export exports/smoke/ddpm_cond --ratio-only
 
 Prints, in one run:
 1. images/s of ancestral (every timestep: 1000), DDIM-50 and DDIM-20 through onnxruntime
    (`genkit.runtime.Sampler`), and with `--quality N` the FID of N samples against N test
    images in the domain feature space (`genkit.evaluate.features`), plus class accuracy for
    a conditional export;
-2. the onnxruntime vs Keras ratio of the same DDIM-50 loop (`genkit.schedules.sample_loop`
-   around the run's `networks/denoiser_ema.keras`, traced with `tf.function`), fastest of
-   interleaved rounds;
+2. the onnxruntime vs TensorFlow ratio of the same DDIM-50 loop (`genkit.schedules.sample_loop`
+   around the run's `networks/denoiser_ema.keras` in `tf.function`, without and with XLA; the
+   faster is "best TF") at batch 1 and 32, fastest of interleaved rounds, beside issue 18's
+   targets (`--ratio-only` prints only this);
 3. one step as the exported denoiser + the NumPy update vs one ONNX graph holding the
    denoiser and the update ("fused"), ms per step: which `genkit.runtime.diffusion` keeps.
 
@@ -20,6 +22,8 @@ Timings on a shared 2-core CPU vary by ±20% from run to run; compare rows of on
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +38,7 @@ sys.path.insert(0, str(REPO))
 SAMPLERS = [("ancestral", None), ("ddim", 50), ("ddim", 20)]  # None: every timestep (1000 as shipped)
 COEFFICIENTS = ("x0_from_xt", "x0_from_output", "coef_x0", "coef_xt", "sigma")
 ROUNDS = 3
+RATIO_BATCHES = {1: 3.0, 32: 1.5}  # batch -> the onnxruntime / best TensorFlow ratio issue 18 asks for
 
 
 def main() -> None:
@@ -44,6 +49,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=32, help="images per timed sampling run")
     parser.add_argument("--quality", type=int, default=0, help="samples per sampler for FID / class accuracy (0: skip)")
+    parser.add_argument("--ratio-only", action="store_true", help="only the onnxruntime vs TensorFlow DDIM-50 ratios")
     args = parser.parse_args()
 
     from genkit.runtime import Sampler
@@ -54,6 +60,13 @@ def main() -> None:
         f"{sampler.name}: {'conditional ' if sampler.conditional else ''}DDPM export, {args.n} images per run, onnxruntime on CPU\n"
     )
 
+    print(
+        f"load average at start (1/5/15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs\n"
+    )
+    if args.ratio_only:
+        keras_path = args.keras or newest_keras(sampler.name)
+        print(onnxruntime_vs_tensorflow(keras_path, sampler, RATIO_BATCHES))
+        return
     quality = Quality(sampler, args.quality) if args.quality else None
     print("| sampler | steps | images/s (onnxruntime) | s per image |" + (" FID | class accuracy |" if quality else ""))
     print("|---|---|---|---|" + ("---|---|" if quality else ""))
@@ -71,23 +84,9 @@ def main() -> None:
 
     keras_path = args.keras or newest_keras(sampler.name)
     if keras_path is not None:
-        # The same DDIM-50 loop (η = 0) both ways, in interleaved rounds, fastest of each: a
-        # single timing of each, minutes apart, measured the machine's load more than the runtimes.
-        loops = {
-            "onnxruntime": partial(sampler.sample, args.n, labels=labels, seed=0, sampler="ddim", steps=50, eta=0.0),
-            "Keras": keras_loop(keras_path, sampler, args.n, labels),
-        }
-        best = dict.fromkeys(loops, float("inf"))
-        for _ in range(ROUNDS):
-            for name, run in loops.items():
-                best[name] = min(best[name], timed(run))
-        ort, keras_rate = args.n / best["onnxruntime"], args.n / best["Keras"]
-        print(
-            f"\nDDIM-50 loop, {ROUNDS} interleaved rounds: onnxruntime {ort:.2f} images/s, Keras {keras_rate:.2f} images/s "
-            f"({keras_path}): onnxruntime/Keras = {ort / keras_rate:.2f}"
-        )
+        print("\n" + onnxruntime_vs_tensorflow(keras_path, sampler, RATIO_BATCHES))
     else:
-        print("\n(no run folder with networks/denoiser*.keras found: Keras comparison skipped; pass --keras)")
+        print("\n(no run folder with networks/denoiser*.keras found: TensorFlow comparison skipped; pass --keras)")
 
     print("\n" + fused_vs_numpy(args.export, sampler, args.n))
 
@@ -136,19 +135,61 @@ class Quality:
         return fid, accuracy
 
 
-def keras_loop(path: Path, sampler, n: int, labels):
-    """The DDIM-50 loop around the run's Keras denoiser, traced once; returns the callable."""
+def onnxruntime_vs_tensorflow(keras_path: Path, sampler, batches: dict) -> str:
+    """The same DDIM-50 loop (η = 0) through onnxruntime and through the run's Keras denoiser,
+    in `tf.function` without and with XLA (`jit_compile=True`); interleaved rounds, fastest of each.
+
+    A single timing of each, minutes apart, would measure the machine's load more than the
+    runtimes; the ratio compares onnxruntime with the faster TensorFlow path.
+    """
     import keras
-    import tensorflow as tf
 
     import genkit.nets  # noqa: F401  (registers genkit's blocks so the .keras file loads)
+
+    net = keras.saving.load_model(keras_path)
+    rows = []
+    for n, target in batches.items():
+        labels = np.arange(n, dtype=np.int32) % sampler.num_classes if sampler.conditional else None
+        loops = {
+            "onnxruntime": partial(sampler.sample, n, labels=labels, seed=0, sampler="ddim", steps=50, eta=0.0),
+            "tf.function": keras_loop(net, sampler, n, labels, jit=False),
+            "tf.function + XLA": keras_loop(net, sampler, n, labels, jit=True),
+        }
+        loops["onnxruntime"]()  # warm-up, as the Keras loops had their tracing run
+        rounds = ROUNDS if n > 1 else 3 * ROUNDS
+        times = {name: [] for name in loops}
+        for r in range(rounds):
+            for name in list(loops) if r % 2 == 0 else list(loops)[::-1]:
+                times[name].append(timed(loops[name]))
+        rate = {name: n / min(t) for name, t in times.items()}
+        best_tf = max(("tf.function", "tf.function + XLA"), key=rate.get)
+        median_ratio = statistics.median(a / b for a, b in zip(times[best_tf], times["onnxruntime"]))
+        rows.append(
+            f"| {n} | {rate['onnxruntime']:.2f} | {rate['tf.function']:.2f} | {rate['tf.function + XLA']:.2f} "
+            f"| **{rate['onnxruntime'] / rate[best_tf]:.2f}** ({median_ratio:.2f}) | {target:.1f} |"
+        )
+    head = [
+        (
+            f"DDIM-50 loop, onnxruntime vs TensorFlow ({keras_path}), images/s, fastest of interleaved rounds "
+            f"({ROUNDS} at batch > 1, {3 * ROUNDS} at batch 1); load average now {os.getloadavg()[0]:.2f}"
+        ),
+        "",
+        "| batch | onnxruntime | tf.function | tf.function + XLA | onnxruntime / best TF (median of per-round ratios) | target |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    return "\n".join(head + rows)
+
+
+def keras_loop(net, sampler, n: int, labels, *, jit: bool):
+    """The DDIM-50 loop around the Keras denoiser in a `tf.function` (XLA with `jit`), traced once; the callable."""
+    import tensorflow as tf
+
     from genkit.schedules import sample_loop, timestep_sequence
 
-    net = keras.saving.load_model(path)
     signature = [tf.TensorSpec((None, *sampler.image_shape), tf.float32), tf.TensorSpec((None,), tf.float32)]
     if sampler.conditional:
         signature.append(tf.TensorSpec((None,), tf.int32))
-    fn = tf.function(lambda *a: net(list(a), training=False), input_signature=signature)
+    fn = tf.function(lambda *a: net(list(a), training=False), input_signature=signature, jit_compile=jit)
 
     def predict(x, t, y):
         return np.asarray(fn(x, t) if y is None else fn(x, t, y))
@@ -173,7 +214,7 @@ def keras_loop(path: Path, sampler, n: int, labels):
             guidance_scale=float(o["guidance_scale"]) if labels is not None else 1.0,
         )
 
-    run()  # trace
+    run()  # trace (and compile, with XLA)
     return run
 
 

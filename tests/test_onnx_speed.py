@@ -74,3 +74,16 @@ def test_a_graph_without_group_norms_is_left_as_it_is():
     before = proto.SerializeToString()
     assert fuse_group_norms(proto) == 0
     assert proto.SerializeToString() == before
+
+
+def test_runtime_sessions_run_every_graph_optimisation(tmp_path):
+    import onnxruntime as ort
+
+    from genkit.runtime.providers import make_session
+
+    x = keras.Input((4, 4, 8), name="x")
+    model = keras.Model(x, keras.layers.GroupNormalization(2, name="out")(x))
+    path = tmp_path / "gn.onnx"
+    path.write_bytes(to_onnx(model, ["out"], opset=17).SerializeToString())
+    session, _ = make_session(path, provider="cpu")
+    assert session.get_session_options().graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -111,6 +111,11 @@ def _requested(provider: str | None) -> str | None:
 
 def _open(path: Path, providers: list[str], severity: int | None = None) -> ort.InferenceSession:
     options = ort.SessionOptions()
+    # Measured on genkit's exports (benchmarks/diffusion.py, sample_speed.py; issue 18): every graph
+    # optimisation at load (the NCHWc layout and contrib-op fusions), onnxruntime's default threads
+    # (one per core) and sequential execution were fastest. The optimised graph is not saved at
+    # export: it is tied to this CPU and its contrib ops, and would save ~20 ms of start-up only.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if severity is not None:
         options.log_severity_level = severity
     try:
