@@ -52,7 +52,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
             p.add_argument("spec", nargs="?", help="the spec YAML file (not with --resume RUN_FOLDER)")
         else:
             p.add_argument("spec", help="the spec YAML file")
-        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable)")
+        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable); a relative data.path or evaluate.feature_extractor is read from the spec's folder, as the same line in the file would be")
         p.add_argument(
             "--allow-outside-paths", action="store_true", help="let the spec file name paths outside the working folder"
         )
@@ -79,7 +79,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
         p = sub.add_parser(name, help=helptext)
         target = "a run folder (runs/<name>/<time>) or a spec (its newest run)"
         p.add_argument("target", help=target + (", or an export folder (scored through onnxruntime)" if name == "evaluate" else ""))
-        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field")
+        p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a spec field (repeatable); relative paths as in the spec file")
         p.add_argument("--allow-outside-paths", action="store_true", help="let the spec name paths outside the working folder")
         if name == "export":
             p.add_argument("--out", help="export folder (default: exports/<name>)")
