@@ -8,6 +8,7 @@ person did not write.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -201,3 +202,35 @@ def test_batch_size_larger_than_the_training_set_warns(capsys):
     err = capsys.readouterr().err
     assert re.search(r"warning: data\.batch_size is 5000, more than the 900 training examples", err), err
     assert "Set data.batch_size to at most 900" in err
+
+
+def test_the_default_fid_on_data_without_labels_is_left_out_not_a_failed_run(tmp_path, monkeypatch, capsys):
+    """A GAN on an unlabelled .npz with no evaluate: section: the run finishes and says why it has no FID."""
+    from tests.tiny import tiny_gan_spec
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "digits.npz", x=(rng.random((96, 28, 28)) * 255).astype("uint8"))
+    spec = tiny_gan_spec("gan")
+    spec.pop("evaluate", None)
+    spec["data"] = {"source": "npz", "path": "digits.npz", "range": [-1, 1], "batch_size": 16, "validation_split": 0.25}
+    spec["train"].update(epochs=1, steps_per_epoch=2, sample_every=0)
+    (tmp_path / "gan.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["run", "gan.yaml"]) == 0
+    said = capsys.readouterr().out
+    assert re.search(r"no sample scores \(the default evaluate\.metrics\) — .*no labels", said), said[-2000:]
+    (metrics,) = tmp_path.glob("runs/*/*/metrics.json")
+    assert "fid" not in json.loads(metrics.read_text())
+
+
+def test_fid_asked_for_on_data_without_labels_is_still_an_error_naming_the_fix(tmp_path, monkeypatch, capsys):
+    from tests.tiny import tiny_gan_spec
+
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "digits.npz", x=np.zeros((96, 28, 28), "uint8"))
+    spec = tiny_gan_spec("gan", **{"evaluate.metrics": ["fid"]})
+    spec["data"] = {"source": "npz", "path": "digits.npz", "range": [-1, 1], "batch_size": 16, "validation_split": 0.25}
+    spec["train"].update(epochs=1, steps_per_epoch=2, sample_every=0)
+    (tmp_path / "gan.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["run", "gan.yaml"]) != 0
+    assert "evaluate.feature_extractor" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.atomic import atomic_write_text
+from genkit.errors import GenkitError
 from genkit.evaluate.codes import code_accuracy_scores
 from genkit.evaluate.disentanglement import disentanglement_scores
 from genkit.evaluate.likelihood import importance_weighted_nll
@@ -64,7 +65,15 @@ def evaluate_model(prep) -> dict:
             "(Burda et al. 2016), nats per example; an upper bound, tighter than neg_elbo"
         )
     if set(SAMPLE_METRICS) & set(wanted):
-        results.update(sample_scores(model, data, spec, wanted, protocol))
+        try:
+            results.update(sample_scores(model, data, spec, wanted, protocol))
+        except GenkitError as err:
+            if "metrics" in spec.evaluate.model_fields_set:
+                raise  # the user asked for these scores: say why they cannot be computed
+            # The family's default (fid) on data without labels for genkit's feature extractor: a
+            # default the user never wrote must not fail the run; say what was left out instead.
+            print(f"evaluating: no sample scores (the default evaluate.metrics) — {err}")
+            protocol["sample_scores"] = f"skipped: {err}"
     if "code_accuracy" in wanted:
         with phase("evaluating: code_accuracy"):
             results.update(code_accuracy_scores(model.infer_codes, spec, data, protocol))
