@@ -87,3 +87,31 @@ def test_runtime_sessions_run_every_graph_optimisation(tmp_path):
     path.write_bytes(to_onnx(model, ["out"], opset=17).SerializeToString())
     session, _ = make_session(path, provider="cpu")
     assert session.get_session_options().graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_sessions_take_one_thread_on_a_busy_machine_and_the_default_on_an_idle_one(monkeypatch):
+    from genkit.runtime import providers
+
+    monkeypatch.delenv(providers.THREADS_ENV, raising=False)
+    cores = len(providers.os.sched_getaffinity(0))
+    monkeypatch.setattr(providers.os, "getloadavg", lambda: (cores + 0.5, 0.0, 0.0))
+    assert providers.intra_op_threads() == 1
+    monkeypatch.setattr(providers.os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))
+    assert providers.intra_op_threads() == 0  # onnxruntime's default: one per core
+
+
+def test_genkit_ort_threads_sets_the_count_and_a_bad_value_is_a_clear_error(monkeypatch, tmp_path):
+    from genkit.errors import GenkitError
+    from genkit.runtime import providers
+
+    x = keras.Input((4, 4, 8), name="x")
+    path = tmp_path / "gn.onnx"
+    path.write_bytes(
+        to_onnx(keras.Model(x, keras.layers.Activation("relu", name="out")(x)), ["out"], 17).SerializeToString()
+    )
+    monkeypatch.setenv(providers.THREADS_ENV, "3")
+    session, _ = providers.make_session(path, provider="cpu")
+    assert session.get_session_options().intra_op_num_threads == 3
+    monkeypatch.setenv(providers.THREADS_ENV, "two")
+    with pytest.raises(GenkitError, match=r"GENKIT_ORT_THREADS=two is not a thread count; expected an integer >= 0"):
+        providers.make_session(path, provider="cpu")

@@ -8,6 +8,14 @@ for the process, so later sessions go straight to CPU.
 
 `GENKIT_PROVIDER=cpu|cuda` forces a choice; forcing CUDA where it cannot load is an error
 (with onnxruntime's own messages left visible to explain why).
+
+Threads: onnxruntime's default (one intra-op thread per core, spinning between operators) is
+fastest on an idle machine, and the slowest choice on a busy one: a spinning or descheduled
+worker stalls every parallel operator. Measured on a shared 2-core machine with a 1-minute
+load of 3-4 (`benchmarks/diffusion.py`, issue 18), one thread sampled the diffusion export
+2-2.4x faster than the default, while at load 1.6 the default was 1.7x faster at batch 32.
+So a session gets one thread when the load average already fills the cores, else the
+default; `GENKIT_ORT_THREADS=N` sets the count (0: onnxruntime's default).
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from genkit.errors import GenkitError
 
-__all__ = ["CPU", "CUDA", "ORT_ERRORS", "PROVIDER_ENV", "make_session"]
+__all__ = ["CPU", "CUDA", "ORT_ERRORS", "PROVIDER_ENV", "THREADS_ENV", "intra_op_threads", "make_session"]
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 PROVIDER_ENV = "GENKIT_PROVIDER"
+THREADS_ENV = "GENKIT_ORT_THREADS"
 _CHOICES = {"cpu": CPU, "cuda": CUDA}
 
 # onnxruntime severities: 0 verbose, 1 info, 2 warning (its default), 3 error, 4 fatal.
@@ -39,8 +48,19 @@ _QUIET_SEVERITY = 4
 _LOAD_ERRORS = tuple(
     getattr(ort_state, name)
     for name in (
-        "Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException", "InvalidProtobuf",
-        "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail", "ModelLoadCanceled", "ModelRequiresCompilation",
+        "Fail",
+        "InvalidArgument",
+        "NoSuchFile",
+        "NoModel",
+        "EngineError",
+        "RuntimeException",
+        "InvalidProtobuf",
+        "ModelLoaded",
+        "NotImplemented",
+        "InvalidGraph",
+        "EPFail",
+        "ModelLoadCanceled",
+        "ModelRequiresCompilation",
         "NotFound",
     )
     if isinstance(getattr(ort_state, name, None), type)
@@ -98,6 +118,24 @@ def _auto(path: Path, available: list[str]) -> tuple[ort.InferenceSession, str]:
     return session, used  # on fallback this is already a working CPU session
 
 
+def intra_op_threads() -> int:
+    """Intra-op threads for a new session: `$GENKIT_ORT_THREADS`, else 1 on a busy machine, else 0 (default)."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit():
+            raise GenkitError(
+                f"{THREADS_ENV}={value} is not a thread count; expected an integer >= 0 "
+                "(0: onnxruntime's default, one per core). Unset it to let genkit choose."
+            )
+        return int(value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0] >= cores
+    except OSError:  # no load average on this platform
+        busy = False
+    return 1 if busy else 0
+
+
 def _requested(provider: str | None) -> str | None:
     value = provider if provider is not None else os.environ.get(PROVIDER_ENV, "")
     value = value.strip().lower()
@@ -112,10 +150,11 @@ def _requested(provider: str | None) -> str | None:
 def _open(path: Path, providers: list[str], severity: int | None = None) -> ort.InferenceSession:
     options = ort.SessionOptions()
     # Measured on genkit's exports (benchmarks/diffusion.py, sample_speed.py; issue 18): every graph
-    # optimisation at load (the NCHWc layout and contrib-op fusions), onnxruntime's default threads
-    # (one per core) and sequential execution were fastest. The optimised graph is not saved at
-    # export: it is tied to this CPU and its contrib ops, and would save ~20 ms of start-up only.
+    # optimisation at load (the NCHWc layout and contrib-op fusions) and sequential execution were
+    # fastest. The optimised graph is not saved at export: it is tied to this CPU and its contrib
+    # ops, and would save ~20 ms of start-up only.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads()
     if severity is not None:
         options.log_severity_level = severity
     try:
