@@ -28,7 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DEFAULT_FILES = [REPO / "exports/smoke/ddpm_cond/denoiser.onnx", REPO / "exports/smoke/cvae/decoder.onnx"]
-LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 def main() -> None:
@@ -44,8 +49,10 @@ def main() -> None:
     for path in args.files:
         for batch in args.batches:
             rows, wall = profile(path, batch, args.runs, args.level, args.threads)
-            print(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}, batch {batch}: "
-                  f"{wall:.2f} ms per run (wall), kernel time by operator type")
+            print(
+                f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}, batch {batch}: "
+                f"{wall:.2f} ms per run (wall), kernel time by operator type"
+            )
             print(table(rows))
             print()
 
