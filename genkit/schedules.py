@@ -20,7 +20,9 @@ indices t = 0 … T − 1 stand for the paper's 1 … T; α_t = 1 − β_t, ᾱ_
   Models", ICML 2021, eq. (17); sampling on a subsequence of timesteps ("respacing",
   their section 4) uses the betas implied by ᾱ on that subsequence;
 - v-prediction: Salimans & Ho, "Progressive Distillation", ICLR 2022, v = √ᾱ ε − √(1−ᾱ) x_0;
-- classifier-free guidance: Ho & Salimans, 2022, ε̃ = ε_∅ + w (ε_y − ε_∅).
+- classifier-free guidance: Ho & Salimans, 2022, ε̃ = ε_∅ + w (ε_y − ε_∅);
+- few-step ODE solvers (DPM-Solver++(2M), Euler, Heun): `genkit.solvers`, driven by
+  `sample_loop` through the same guidance, prediction and clipping as DDIM.
 
 Example:
 
@@ -38,27 +40,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genkit.solvers import SOLVERS, solve
+
 __all__ = [
     "PREDICTIONS",
     "SAMPLERS",
     "SCHEDULES",
+    "STEP_SAMPLERS",
     "VARIANCES",
     "Schedule",
     "Step",
     "ancestral_step",
     "apply_step",
     "ddim_step",
+    "data_prediction",
     "guide",
     "make_schedule",
     "q_sample",
     "sample_loop",
+    "sampler_timesteps",
     "step_coefficients",
     "timestep_sequence",
 ]
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
-SAMPLERS = ("ancestral", "ddim")
+STEP_SAMPLERS = ("ancestral", "ddim")  # one `Step` per network call, noise drawn by `sample_loop`
+SAMPLERS = STEP_SAMPLERS + SOLVERS  # ... and the deterministic ODE solvers of genkit.solvers
 VARIANCES = ("beta", "posterior")
 
 _COSINE_OFFSET = 0.008  # s of Nichol & Dhariwal eq. (17): keeps β_0 from being vanishingly small
@@ -149,6 +157,35 @@ def timestep_sequence(timesteps: int, steps: int) -> np.ndarray:
     return np.round(np.linspace(timesteps - 1, 0, steps)).astype(np.int64)
 
 
+def sampler_timesteps(schedule: Schedule, sampler: str, steps: int) -> np.ndarray:
+    """The `steps` timesteps `sampler` visits (int64, descending, from T − 1 to 0).
+
+    ancestral and DDIM: `timestep_sequence`, evenly spaced in t. The ODE solvers of
+    `genkit.solvers`: evenly spaced in the half log-SNR λ_t = ½ log(ᾱ_t / (1 − ᾱ_t)), each
+    rounded to the nearest integer timestep the network was trained on. Lu et al. recommend
+    λ-uniform steps for low-resolution images (DPM-Solver, NeurIPS 2022, "logSNR" skip type); with
+    the exact denoiser of Gaussian data (tests/test_solvers.py) it gives 13x less error than
+    t-uniform steps for DPM-Solver++(2M) at 15 steps, and less for Euler and Heun too: t-uniform
+    steps spend a tenth of the steps on the last, largest change of λ (about 4.6 to 1 over t < 100).
+    """
+    sequence = timestep_sequence(schedule.timesteps, steps)
+    if sampler not in SOLVERS or steps < 2:
+        return sequence
+    ab = schedule.alphas_cumprod_f64
+    lam = 0.5 * np.log(ab / (1.0 - ab))  # (T,), decreasing in t
+    targets = np.linspace(lam[-1], lam[0], steps)  # λ_{T−1} ... λ_0
+    nearest = np.abs(lam[None, :] - targets[:, None]).argmin(axis=1)  # (steps,)
+    # Rounding can land two steps on one timestep where λ changes fast (near t = 0, and near
+    # t = T − 1 for the cosine schedule): keep `steps` distinct timesteps by lifting each to at
+    # least one above the next, then capping each at one below the previous (t_0 = T − 1).
+    for i in range(steps - 2, -1, -1):
+        nearest[i] = max(nearest[i], nearest[i + 1] + 1)
+    nearest[0] = schedule.timesteps - 1
+    for i in range(1, steps):
+        nearest[i] = min(nearest[i], nearest[i - 1] - 1)
+    return nearest.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Step:
     """One sampler update, linear in its inputs:
@@ -172,17 +209,14 @@ def step_coefficients(
     For consecutive timesteps the ancestral update is exactly Algorithm 2; on a
     subsequence it uses β' = 1 − ᾱ_t / ᾱ_prev (respacing).
     """
-    if sampler not in SAMPLERS or prediction not in PREDICTIONS or variance not in VARIANCES:
+    if sampler not in STEP_SAMPLERS or prediction not in PREDICTIONS or variance not in VARIANCES:
         raise ValueError(f"unknown sampler/prediction/variance: {sampler!r}, {prediction!r}, {variance!r}.")
     if not -1 <= t_prev < t < schedule.timesteps:
         raise ValueError(f"need -1 <= t_prev < t < {schedule.timesteps}; got t={t}, t_prev={t_prev}.")
     # 1. ᾱ at both ends, in float64.
     ab_t, ab_prev = schedule.alpha_bar(t), schedule.alpha_bar(t_prev)
     # 2. x̂_0 from the network output: eq. (15) of DDPM (ε) or x_0 = √ᾱ x_t − √(1−ᾱ) v.
-    if prediction == "epsilon":
-        x0_from_xt, x0_from_output = 1.0 / math.sqrt(ab_t), -math.sqrt(1.0 - ab_t) / math.sqrt(ab_t)
-    else:
-        x0_from_xt, x0_from_output = math.sqrt(ab_t), -math.sqrt(1.0 - ab_t)
+    x0_from_xt, x0_from_output = _x0_coefficients(ab_t, prediction)
     if sampler == "ancestral":
         # 3a. Posterior mean μ̃ = √ᾱ_prev β'/(1−ᾱ_t) x̂_0 + √α'(1−ᾱ_prev)/(1−ᾱ_t) x_t, eq. (7).
         alpha = ab_t / ab_prev
@@ -202,6 +236,20 @@ def step_coefficients(
         coef_x0 = math.sqrt(ab_prev) - direction * math.sqrt(ab_t)
         coef_xt = direction
     return Step(x0_from_xt, x0_from_output, coef_x0, coef_xt, sigma)
+
+
+def _x0_coefficients(alpha_bar: float, prediction: str) -> tuple[float, float]:
+    """(a, b) of x̂_0 = a x_t + b output: eq. (15) of DDPM (ε) or x_0 = √ᾱ x_t − √(1−ᾱ) v."""
+    if prediction == "epsilon":
+        return 1.0 / math.sqrt(alpha_bar), -math.sqrt(1.0 - alpha_bar) / math.sqrt(alpha_bar)
+    return math.sqrt(alpha_bar), -math.sqrt(1.0 - alpha_bar)
+
+
+def data_prediction(schedule: Schedule, x_t, output, t: int, *, prediction: str, clip: bool) -> np.ndarray:
+    """x̂_0 (float64) from x_t and the network output at timestep t, clipped to [−1, 1] if asked."""
+    a, b = _x0_coefficients(schedule.alpha_bar(t), prediction)
+    x0 = a * np.asarray(x_t, np.float64) + b * np.asarray(output, np.float64)
+    return np.clip(x0, -1.0, 1.0) if clip else x0
 
 
 def apply_step(step: Step, x_t, output, noise, *, clip: bool) -> np.ndarray:
@@ -265,6 +313,8 @@ def sample_loop(
             t float32 (B,) and y int32 (B,) or None; any framework behind it.
         shape: (N, H, W, C) of the samples.
         sequence: timesteps to visit, e.g. `timestep_sequence(T, 50)`.
+        sampler: "ancestral" or "ddim" (one `Step` per timestep), or one of the ODE solvers
+            of `genkit.solvers` ("dpmpp_2m", "euler", "heun"; `eta` and `variance` unused).
         labels: int (N,) class per sample (conditional models), else None.
         null_class: the "no label" class of a guided model; needed when guidance_scale != 1.
         guidance_scale: w of classifier-free guidance; 1 runs the conditional network only.
@@ -276,24 +326,37 @@ def sample_loop(
     sequence = [int(t) for t in sequence]
     if sorted(set(sequence), reverse=True) != sequence:
         raise ValueError(f"sequence must be strictly decreasing timesteps; got {sequence[:5]}...")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
     guided = labels is not None and guidance_scale != 1.0
     if guided and null_class is None:
         raise ValueError("guidance_scale != 1 needs the model's null_class.")
     n = shape[0]
+
+    def output_at(x, t: int) -> np.ndarray:
+        """The network output at timestep t, guided: what every sampler reads."""
+        times = np.full(n, t, np.float32)
+        x = np.asarray(x, np.float32)
+        if not guided:
+            return predict(x, times, labels)
+        # One network call on [x, x] with [y, ∅]: the same weights give both outputs.
+        both = predict(
+            np.concatenate([x, x]),
+            np.concatenate([times, times]),
+            np.concatenate([labels, np.full(n, null_class, np.int32)]),
+        )
+        return guide(both[:n], both[n:], guidance_scale)
+
     x = rng.standard_normal(shape).astype(np.float32)  # x_T ~ N(0, I)
+    if sampler in SOLVERS:
+
+        def denoise(x_t, t: int) -> np.ndarray:
+            return data_prediction(schedule, x_t, output_at(x_t, t), t, prediction=prediction, clip=clip)
+
+        return solve(schedule, denoise, x, sequence, sampler=sampler, progress=progress)
     for i, t in enumerate(sequence):
         t_prev = sequence[i + 1] if i + 1 < len(sequence) else -1
-        times = np.full(n, t, np.float32)
-        if guided:
-            # One network call on [x, x] with [y, ∅]: the same weights give both outputs.
-            both = predict(
-                np.concatenate([x, x]),
-                np.concatenate([times, times]),
-                np.concatenate([labels, np.full(n, null_class, np.int32)]),
-            )
-            output = guide(both[:n], both[n:], guidance_scale)
-        else:
-            output = predict(x, times, labels)
+        output = output_at(x, t)
         step = step_coefficients(
             schedule, t, t_prev, sampler=sampler, prediction=prediction, eta=eta, variance=variance
         )

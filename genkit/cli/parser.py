@@ -23,6 +23,8 @@ __all__ = ["build_parser"]
 
 _FORCE_HELP = "replace an export of another spec or name in the export folder, keeping it under <folder>/.previous/"
 _ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
+# genkit.schedules.SAMPLERS, written out so that parsing arguments does not import NumPy (tests/test_solvers.py holds them equal).
+_SAMPLERS = ("ancestral", "ddim", "dpmpp_2m", "euler", "heun")
 
 
 def _resume_flag(verb: str) -> dict:
@@ -86,7 +88,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
             p.add_argument("--force", action="store_true", help=_FORCE_HELP)
         else:
             p.add_argument("--steps", type=int, help="diffusion export: sampler steps")
-            p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion export: sampler")
+            p.add_argument("--sampler", choices=_SAMPLERS, help="diffusion export: sampler")
             p.add_argument("--eta", type=float, help="diffusion export: DDIM eta")
             p.add_argument("--guidance-scale", type=float, help="diffusion export: classifier-free guidance scale")
         p.set_defaults(func=func)
@@ -163,7 +165,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
         "--code", action="append", metavar="NAME=VALUE", help="InfoGAN exports: set a latent code for every sample, e.g. digit=3 or c1=-1.0 (repeatable; the others are drawn)"
     )
     p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
-    p.add_argument("--sampler", choices=("ancestral", "ddim"), help="diffusion exports: sampler (default: the export's)")
+    p.add_argument("--sampler", choices=_SAMPLERS, help="diffusion exports: sampler (default: the export's); dpmpp_2m for 10-20 steps")
     p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
     p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
     p.add_argument(

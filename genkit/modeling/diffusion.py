@@ -23,7 +23,7 @@ from keras import ops
 
 from genkit.errors import Problem, SpecError
 from genkit.nets import LabelEmbedding, build_network
-from genkit.schedules import sample_loop, timestep_sequence
+from genkit.schedules import sample_loop, sampler_timesteps
 
 __all__ = [
     "build_denoiser",
@@ -174,12 +174,13 @@ def draw_samples(
     `clip`: clip each step's x̂_0 to [−1, 1] (images; never latents, which are unbounded).
     """
     o = options
+    sampler = sampler or o.sampler
     return sample_loop(
         schedule,
         predict,
         shape,
-        sequence=timestep_sequence(diffusion.timesteps, steps or o.steps),
-        sampler=sampler or o.sampler,
+        sequence=sampler_timesteps(schedule, sampler, steps or o.steps),
+        sampler=sampler,
         prediction=diffusion.prediction,
         eta=o.eta if eta is None else eta,
         variance=o.variance,

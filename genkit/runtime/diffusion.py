@@ -1,4 +1,4 @@
-"""Sample diffusion exports with onnxruntime and NumPy: ancestral and DDIM loops, guidance.
+"""Sample diffusion exports with onnxruntime and NumPy: ancestral, DDIM and ODE-solver loops, guidance.
 
 The exported denoiser is one network call per step; the schedule and the update between
 calls are `genkit.schedules`, the same NumPy the family trained with, rebuilt from the
@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from genkit.errors import GenkitError
-from genkit.schedules import SAMPLERS, make_schedule, sample_loop, timestep_sequence
+from genkit.schedules import SAMPLERS, make_schedule, sample_loop, sampler_timesteps
 
 __all__ = ["DiffusionLoop", "ProgressBar", "diffusion_shapes"]
 
@@ -119,7 +119,7 @@ class DiffusionLoop:
             self.schedule,
             self._predict,
             (n, *self._image_shape),
-            sequence=timestep_sequence(self.timesteps, o["steps"]),
+            sequence=sampler_timesteps(self.schedule, o["sampler"], o["steps"]),
             sampler=o["sampler"],
             prediction=self.prediction,
             eta=float(o["eta"]),

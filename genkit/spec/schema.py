@@ -355,10 +355,16 @@ class SampleSpec(Section):
     sampler: Literal[SAMPLERS] = Field(
         "ddim",
         description="ancestral: DDPM Algorithm 2 (stochastic; with steps < timesteps on a respaced schedule); "
-        "ddim: Song et al. 2021, deterministic at eta 0 and good in 20-100 steps.",
+        "ddim: Song et al. 2021, deterministic at eta 0 and good in 20-100 steps. Deterministic ODE solvers for "
+        "10-20 steps, on timesteps evenly spaced in log-SNR: dpmpp_2m: DPM-Solver++(2M), Lu et al. 2022, second "
+        "order, one network call a step; euler: Karras et al. 2022 Algorithm 1, first order (DDIM at eta 0 in "
+        "other variables); heun: its second-order form, two network calls a step but the last.",
     )
     steps: int = Field(
-        50, ge=1, description="Denoising steps, evenly spaced from T-1 down to 0 (at most model.diffusion.timesteps)."
+        50,
+        ge=1,
+        description="Denoising steps from T-1 down to 0 (at most model.diffusion.timesteps): evenly spaced for "
+        "ancestral and ddim, evenly spaced in log-SNR for dpmpp_2m, euler and heun.",
     )
     eta: float = Field(0.0, ge=0.0, le=1.0, description="ddim: noise of each step; 0 deterministic, 1 as ancestral.")
     variance: Literal[VARIANCES] = Field(
