@@ -2,13 +2,18 @@
 
     python benchmarks/diffusion.py                                   # exports/ddpm_mnist
     python benchmarks/diffusion.py --export exports/ddpm_cond_mnist --quality 500
+    python benchmarks/diffusion.py --export exports/ddpm_cond_mnist --quality 500 --quality-only
     python benchmarks/diffusion.py --export exports/smoke/ddpm_cond --ratio-only
 
 Prints, in one run:
 1. images/s of ancestral (every timestep: 1000), DDIM-50 and DDIM-20 through onnxruntime
-   (`genkit.runtime.Sampler`), and with `--quality N` the FID of N samples against N test
-   images in the domain feature space (`genkit.evaluate.features`), plus class accuracy for
-   a conditional export;
+   (`genkit.runtime.Sampler`);
+   with `--quality N`, a table of sample quality vs steps for every sampler (DDIM, and the
+   ODE solvers DPM-Solver++(2M), Euler, Heun of `genkit.solvers`): FID of N samples against N
+   test images in the domain feature space (`genkit.evaluate.features`), class accuracy for a
+   conditional export, network calls (NFE: Heun calls twice a step) and seconds per image,
+   beside issue 18's target (a solver within 10% of DDIM-50's FID in <= 15 steps);
+   `--quality-only` prints only this table;
 2. the onnxruntime vs TensorFlow ratio of the same DDIM-50 loop (`genkit.schedules.sample_loop`
    around the run's `networks/denoiser_ema.keras` in `tf.function`, without and with XLA; the
    faster is "best TF") at batch 1 and 32, fastest of interleaved rounds, beside issue 18's
@@ -50,6 +55,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32, help="images per timed sampling run")
     parser.add_argument("--quality", type=int, default=0, help="samples per sampler for FID / class accuracy (0: skip)")
     parser.add_argument("--ratio-only", action="store_true", help="only the onnxruntime vs TensorFlow DDIM-50 ratios")
+    parser.add_argument("--quality-only", action="store_true", help="only the --quality table of samplers vs steps")
     args = parser.parse_args()
 
     from genkit.runtime import Sampler
@@ -67,20 +73,18 @@ def main() -> None:
         keras_path = args.keras or newest_keras(sampler.name)
         print(onnxruntime_vs_tensorflow(keras_path, sampler, RATIO_BATCHES))
         return
-    quality = Quality(sampler, args.quality) if args.quality else None
-    print("| sampler | steps | images/s (onnxruntime) | s per image |" + (" FID | class accuracy |" if quality else ""))
-    print("|---|---|---|---|" + ("---|---|" if quality else ""))
+    if args.quality:
+        print(quality_table(Quality(sampler, args.quality)) + "\n", flush=True)
+        if args.quality_only:
+            return
+    print("| sampler | steps | images/s (onnxruntime) | s per image |")
+    print("|---|---|---|---|")
     speeds = {}
     for name, steps in SAMPLERS:
         steps = steps or sampler._diffusion.timesteps
         seconds = timed(partial(sampler.sample, args.n, labels=labels, seed=0, sampler=name, steps=steps))
         speeds[(name, steps)] = args.n / seconds
-        row = f"| {name} | {steps} | {args.n / seconds:.2f} | {seconds / args.n:.3f} |"
-        if quality:
-            row += " {:.2f} | {} |".format(*quality.score(name, steps))
-        print(row, flush=True)
-    if quality:
-        print(f"\nFID: {quality.n} samples vs {quality.n} test images; {quality.extractor.describe()}")
+        print(f"| {name} | {steps} | {args.n / seconds:.2f} | {seconds / args.n:.3f} |", flush=True)
 
     keras_path = args.keras or newest_keras(sampler.name)
     if keras_path is not None:
@@ -125,14 +129,73 @@ class Quality:
         self.x_ref, self.y_ref = data.x_test[: self.n], data.y_test[: self.n]
         self.f_ref = self.extractor.features(self.x_ref)
 
-    def score(self, name: str, steps: int):
+    def score(self, name: str, steps: int, **options):
+        """(FID, class accuracy or None) of N samples; one seed, so every sampler starts from the same x_T."""
         from genkit.evaluate.distribution import frechet_distance
 
         labels = self.y_ref.astype(np.int32) if self.sampler.conditional else None
-        x, _ = self.sampler.sample(self.n, labels=labels, seed=1, sampler=name, steps=steps)
+        x, _ = self.sampler.sample(self.n, labels=labels, seed=1, sampler=name, steps=steps, **options)
         fid = frechet_distance(self.f_ref, self.extractor.features(x))
-        accuracy = f"{np.mean(self.extractor.predict(x) == labels):.3f}" if labels is not None else "-"
+        accuracy = float(np.mean(self.extractor.predict(x) == labels)) if labels is not None else None
         return fid, accuracy
+
+
+# ------------------------------------------------------------------ quality vs steps, per sampler
+# (sampler, steps, eta): eta None is the export's default; DDIM-50 at the export's eta is the reference.
+# Ordered by what the few-step verdict needs first: each row takes minutes at N = 500 on a CPU.
+QUALITY_GRID = [
+    ("ddim", 50, None),
+    ("dpmpp_2m", 15, None),
+    ("heun", 8, None),
+    ("euler", 15, None),
+    ("ddim", 15, None),
+    ("dpmpp_2m", 10, None),
+    ("ddim", 10, None),
+    ("dpmpp_2m", 20, None),
+    ("ddim", 20, None),
+    ("ddim", 50, 0.0),
+    ("euler", 10, None),
+    ("heun", 5, None),
+]
+FEW_STEPS, FID_MARGIN = 15, 0.10  # issue 18: a solver within 10% of DDIM-50's FID in <= 15 steps
+
+
+def quality_table(quality: Quality) -> str:
+    """FID, class accuracy, NFE and time of QUALITY_GRID's samplers, and the few-step verdict."""
+    from genkit.solvers import network_calls
+
+    defaults = quality.sampler._diffusion.defaults
+    guided = quality.sampler.conditional and defaults["guidance_scale"] != 1.0
+    lines = [
+        f"Sample quality vs steps: {quality.n} samples per row (labels of the first {quality.n} test images, seed 1, "
+        f"guidance {defaults['guidance_scale'] if quality.sampler.conditional else '-'}) vs those test images; "
+        f"{quality.extractor.describe()}",
+        "",
+        "| sampler | steps | NFE | FID | class accuracy | s per image |",
+        "|---|---|---|---|---|---|",
+    ]
+    scores = {}
+    for name, steps, eta in QUALITY_GRID:
+        options = {} if eta is None else {"eta": eta}
+        start = time.perf_counter()
+        fid, accuracy = scores[(name, steps, eta)] = quality.score(name, steps, **options)
+        seconds = (time.perf_counter() - start) / quality.n
+        label = f"ddim, eta {defaults['eta'] if eta is None else eta:g}" if name == "ddim" else name
+        calls = network_calls(name, steps) * (2 if guided else 1)  # guidance: [x, x] in one batch, counted twice
+        lines.append(
+            f"| {label} | {steps} | {network_calls(name, steps)}{f' ({calls} guided)' if guided else ''} | {fid:.2f} | "
+            f"{'-' if accuracy is None else f'{accuracy:.3f}'} | {seconds:.3f} |"
+        )
+        print(lines[-1], file=sys.stderr, flush=True)  # progress: each row takes minutes
+    reference = scores[("ddim", 50, None)][0]
+    few = {key: value for key, value in scores.items() if key[0] != "ddim" and network_calls(key[0], key[1]) <= FEW_STEPS}
+    best = min(few, key=lambda key: few[key][0])
+    verdict = "met" if few[best][0] <= (1 + FID_MARGIN) * reference else "not met"
+    lines.append(
+        f"\nBest solver in <= {FEW_STEPS} network calls: {best[0]} {best[1]} steps, FID {few[best][0]:.2f} = "
+        f"{few[best][0] / reference:.2f}x DDIM-50's {reference:.2f} (target <= {1 + FID_MARGIN:.2f}x): {verdict}."
+    )
+    return "\n".join(lines)
 
 
 def onnxruntime_vs_tensorflow(keras_path: Path, sampler, batches: dict) -> str:
