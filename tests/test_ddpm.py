@@ -52,6 +52,7 @@ def with_changes(spec: dict, changes: dict) -> dict:
         ("ddpm", {"sample.steps": 101}, ("sample", "steps"), "has 100 timesteps"),
         ("ddpm", {"sample.sampler": "ancestral", "sample.eta": 0.5}, ("sample", "eta"), "applies to sampler ddim"),
         ("ddpm", {"sample.variance": "posterior"}, ("sample", "variance"), "applies to sampler ancestral"),
+        ("ddpm", {"sample.sampler": "dpmpp_2m", "sample.eta": 0.5}, ("sample", "eta"), "ddim, not dpmpp_2m"),
         ("ddpm", {"sample.guidance_scale": 3.0}, ("sample", "guidance_scale"), "conditional models"),
         ("ddpm", {"model.diffusion.label_dropout": 0.2}, ("model", "diffusion", "label_dropout"), "conditional models"),
         ("ddpm_cond", {"model.diffusion.label_dropout": 0.0}, ("sample", "guidance_scale"), "never trains"),
@@ -200,7 +201,16 @@ def test_the_ema_denoiser_exports_with_x_t_y_and_the_schedule_in_the_manifest(co
     assert 'feeds[s["time_input"]]' in card or 's["time_input"]: np.full' in card
 
 
-@pytest.mark.parametrize("options", [{}, {"sampler": "ancestral", "steps": 20}, {"guidance_scale": 1.0, "steps": 3}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"sampler": "ancestral", "steps": 20},
+        {"guidance_scale": 1.0, "steps": 3},
+        {"sampler": "dpmpp_2m", "steps": 4},
+        {"sampler": "heun", "steps": 3},
+    ],
+)
 def test_onnxruntime_sampling_loop_matches_the_keras_one(cond, exported, options):
     from genkit.runtime import Sampler
 
@@ -219,6 +229,8 @@ def test_runtime_refuses_settings_the_export_cannot_take(exported):
         sampler.sample(2, steps=500)
     with pytest.raises(GenkitError, match="eta applies to the ddim sampler"):
         sampler.sample(2, sampler="ancestral", eta=0.5)
+    with pytest.raises(GenkitError, match="eta applies to the ddim sampler, not dpmpp_2m"):
+        sampler.sample(2, sampler="dpmpp_2m", eta=0.5)
     with pytest.raises(GenkitError, match="no latent code"):
         sampler.decode(np.zeros((1, 4), "float32"))
 
