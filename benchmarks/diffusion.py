@@ -166,10 +166,12 @@ def quality_table(quality: Quality) -> str:
 
     defaults = quality.sampler._diffusion.defaults
     guided = quality.sampler.conditional and defaults["guidance_scale"] != 1.0
+    scale = defaults["guidance_scale"] if quality.sampler.conditional else "-"
     lines = [
-        f"Sample quality vs steps: {quality.n} samples per row (labels of the first {quality.n} test images, seed 1, "
-        f"guidance {defaults['guidance_scale'] if quality.sampler.conditional else '-'}) vs those test images; "
-        f"{quality.extractor.describe()}",
+        (
+            f"Sample quality vs steps: {quality.n} samples per row (labels of the first {quality.n} test images, "
+            f"seed 1, guidance {scale}) vs those test images; {quality.extractor.describe()}"
+        ),
         "",
         "| sampler | steps | NFE | FID | class accuracy | s per image |",
         "|---|---|---|---|---|---|",
@@ -188,7 +190,9 @@ def quality_table(quality: Quality) -> str:
         )
         print(lines[-1], file=sys.stderr, flush=True)  # progress: each row takes minutes
     reference = scores[("ddim", 50, None)][0]
-    few = {key: value for key, value in scores.items() if key[0] != "ddim" and network_calls(key[0], key[1]) <= FEW_STEPS}
+    few = {
+        key: value for key, value in scores.items() if key[0] != "ddim" and network_calls(key[0], key[1]) <= FEW_STEPS
+    }
     best = min(few, key=lambda key: few[key][0])
     verdict = "met" if few[best][0] <= (1 + FID_MARGIN) * reference else "not met"
     lines.append(

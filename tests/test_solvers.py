@@ -85,7 +85,9 @@ def _exact(x_T, first: int, last: int):
     return _gaussian_denoiser(a_last * MU + v_last * (x_T - a_first * MU) / v_first, last)
 
 
-@pytest.mark.parametrize(("sampler", "steps", "tolerance"), [("dpmpp_2m", 15, 0.01), ("heun", 15, 0.025), ("euler", 50, 0.02)])
+@pytest.mark.parametrize(
+    ("sampler", "steps", "tolerance"), [("dpmpp_2m", 15, 0.01), ("heun", 15, 0.025), ("euler", 50, 0.02)]
+)
 def test_with_an_exact_denoiser_samples_have_the_data_mean_and_variance(sampler, steps, tolerance):
     # x_T ~ N(0, I) as sample_loop draws it; the exact denoiser of N(MU, S²) "data" (no network).
     x_T = np.random.default_rng(0).standard_normal(20000)
