@@ -88,6 +88,14 @@ def export_run(prep, out_dir=None, *, force: bool = True) -> dict:
         if model.num_classes:
             ranges[name]["y"] = (0, model.num_classes)
         ranges[name].update(plan.input_ranges.get(name, {}))
+    onnx_spec = spec.export.onnx
+    finish = None
+    if onnx_spec.quantize != "none":
+        from genkit.export.quantize import quantize_export
+
+        def finish(folder, written):
+            return quantize_export(folder, written, onnx_spec.quantize, samples=onnx_spec.quantize_samples, seed=spec.seed, spec=spec, data=data)
+
     what = f"exporting: {', '.join(chosen)} to ONNX, each checked against Keras through onnxruntime"
     try:
         with phase(what):
@@ -102,6 +110,7 @@ def export_run(prep, out_dir=None, *, force: bool = True) -> dict:
                 force=force,
                 run_dir=run_dir,
                 field=field,
+                finish=finish,
             )
     except OSError as err:
         raise _export_failure(err, out, field) from None

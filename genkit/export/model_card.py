@@ -44,6 +44,8 @@ def model_card(manifest: dict, *, shown_dir: str | Path | None = None) -> str:
             f"| {entry['parity_max_abs_diff']:.1e} |"
         )
     lines.append("")
+    if m.get("quantize"):
+        lines += _quantized(m["quantize"])
     if m.get("sample_grid"):
         lines += [f"![samples]({m['sample_grid']})", ""]
     if m.get("translation"):
@@ -151,6 +153,28 @@ def _diffusion_snippet(m: dict) -> list[str]:
         "    x = (np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps).astype(np.float32)  # (16, H, W, C) in [-1, 1]",
     ]
     return lines
+
+
+def _quantized(q: dict) -> list[str]:
+    """The quantised export's comparison with its float32 networks (`genkit.export.quantize`)."""
+    lines = [
+        f"## Quantised: {q['mode']}",
+        "",
+        f"The files above are the {q['mode']} copies the runtime loads; the float32 originals are beside them "
+        + "(manifest `float32_file`).",
+    ]
+    if q.get("samples"):
+        f32, qz = q.get("float32") or {}, q.get("quantized") or {}
+        rows = [("max abs difference vs float32", f"{q['sample_max_abs_diff']:.3g}", "")]
+        rows.append(("mean abs difference vs float32", f"{q['sample_mean_abs_diff']:.3g}", ""))
+        for key, what in (("seconds", "sampling time, s (CPU)"), ("fid", "FID"), ("class_accuracy", "class accuracy")):
+            if qz.get(key) is not None:
+                rows.append((what, f"{qz[key]:.4g}", f"{f32[key]:.4g}"))
+        lines += ["", f"{q['samples']} samples, seed {q['seed']}:", "", f"| | {q['mode']} | float32 |", "| --- | --- | --- |"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if q.get("quality"):
+        lines += ["", f"Scores: {q['quality']}."]
+    return [*lines, ""]
 
 
 def _conditional(m: dict) -> bool:

@@ -56,6 +56,7 @@ def export_networks(
     force: bool = False,
     run_dir: Path | None = None,
     field: str = "export folder",
+    finish=None,
 ) -> dict:
     """Write `export_dir` with one `<network>.onnx` per entry, `manifest.json` and README.md.
 
@@ -78,6 +79,8 @@ def export_networks(
         run_dir: the run folder exported (recorded in the marker: a resumed run whose spec
             changed still replaces its own export).
         field: what the user set to choose `export_dir` ("export.dir", "name", "--out"), for errors.
+        finish: `finish(folder, manifest) -> manifest`, run on the written float32 export before its
+            sample grid and model card (e.g. `genkit.export.quantize.quantize_export`).
 
     Each `networks[role]` entry of the returned manifest gets `file`, `inputs`/`outputs`
     (`{"name", "shape" (batch as null), "dtype"}`; these replace a list of output names),
@@ -154,6 +157,8 @@ def export_networks(
             set_metadata(proto, {**facts, "network": role})
             atomic_write_bytes(tmp / entries[role]["file"], proto.SerializeToString())
         atomic_write_text(tmp / MANIFEST_NAME, json.dumps(result, indent=2) + "\n")
+        if finish is not None:
+            result = finish(tmp, result)
         if can_sample:
             _write_sample_grid(tmp, seed)
         write_model_card(tmp, result, shown_dir=export_dir)

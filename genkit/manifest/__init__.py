@@ -42,7 +42,8 @@
      "versions": {"genkit": ..., "tensorflow": ..., "keras": ..., "tf2onnx": ...,
                   "onnx": ..., "onnxruntime": ..., "opset": 17},
      "created_utc": "2026-01-01T00:00:00+00:00",
-     "sample_grid": "samples.png"}
+     "sample_grid": "samples.png",
+     "quantize": null}                               # export.onnx.quantize: see genkit.manifest.quantized
 
 `facts` holds the typed sections (`Manifest`), `load` reads and checks a manifest,
 `plan.ExportPlan` is what a family hands the exporter: the networks to export and the typed facts
@@ -87,6 +88,7 @@ from genkit.manifest.facts import (
 )
 from genkit.manifest.load import check_references, describe_errors, load_manifest
 from genkit.manifest.plan import ExportPlan
+from genkit.manifest.quantized import QUANTIZED_MODES, QuantizedScores, QuantizeFacts
 
 __all__ = [
     "CodeFacts",
@@ -113,6 +115,9 @@ __all__ = [
     "Manifest",
     "NetworkFacts",
     "PriorFacts",
+    "QUANTIZED_MODES",
+    "QuantizeFacts",
+    "QuantizedScores",
     "RecognitionFacts",
     "SamplingFacts",
     "StyleFacts",

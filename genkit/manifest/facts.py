@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
+from genkit.manifest.quantized import QuantizeFacts
+
 __all__ = [
     "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_CODES", "MAX_LATENT_DIM",
     "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_STYLES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
@@ -272,14 +274,17 @@ class TensorFacts(_Open):
 
 
 class NetworkFacts(_Open):
-    file: StrictStr
+    file: StrictStr = Field(..., description="The ONNX file the runtime loads (a quantised export: the quantised one).")
     inputs: list[TensorFacts] = Field(..., min_length=1)
     outputs: list[TensorFacts] = Field(..., min_length=1)
+    float32_file: Optional[StrictStr] = Field(None, description="Quantised exports: the float32 file `file` was made from.")
+    quantized_max_abs_diff: Optional[Number] = Field(None, ge=0.0, description="|float32 - quantised| on calibration-like inputs.")
+    quantized_mean_abs_diff: Optional[Number] = Field(None, ge=0.0)
 
-    @field_validator("file")
+    @field_validator("file", "float32_file")
     @classmethod
     def _plain(cls, value):
-        return check_file_name(value)
+        return value if value is None else check_file_name(value)
 
 
 class StyleNoiseFacts(_Open):
@@ -352,6 +357,7 @@ class Manifest(_Open):
     created_utc: Optional[StrictStr] = None
     sample_grid: Optional[StrictStr] = None
     style: StyleFacts | None = None
+    quantize: QuantizeFacts | None = None
     latent_kl: list[Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)]] | None = Field(
         None,
         max_length=MAX_LATENT_DIM,

@@ -16,12 +16,17 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, create_model, field_validator, model_validator
 
+from genkit.manifest.quantized import QUANTIZED_MODES
 from genkit.schedules import PREDICTIONS, SAMPLERS, SCHEDULES, VARIANCES
 from genkit.spec.card import card, family_names
 from genkit.spec.data_section import DataSpec
 from genkit.spec.section import Section
 
+# export.onnx.quantize: each has an implementation in genkit.export.quantize (a test checks both ways).
+QUANTIZE_MODES = ("none", *QUANTIZED_MODES)
+
 __all__ = [
+    "QUANTIZE_MODES",
     "ConditionSpec",
     "DataSpec",
     "DiffusionSpec",
@@ -341,6 +346,24 @@ class OnnxSpec(Section):
     )
     opset: int = Field(17, ge=13, le=18, description="ONNX opset (tf2onnx 1.17 converts 13-18).")
     tolerance: float = Field(1.0e-4, gt=0.0, description="Largest ONNX-vs-Keras difference accepted.")
+    quantize: Literal[QUANTIZE_MODES] = Field(
+        "none",
+        description="Also write a smaller or faster copy of every network beside its float32 file, which the runtime "
+        "then loads (manifest networks.<name>.file; float32_file keeps the original): dynamic_int8 - int8 weights, "
+        "activations quantised per batch at run time; static_int8 - int8 weights and activations, their ranges "
+        "calibrated on the inputs the networks see when sampling, encoding or translating the training data; "
+        "float16 - half-precision weights and maths, float32 inputs and outputs. The manifest's quantize section "
+        "records the quantised vs float32 samples of the same seeds (max/mean abs difference, sampling time, and "
+        "FID and class_accuracy where evaluate.metrics asks for them). benchmarks/quantize.py measures each "
+        "setting's speed and FID per family.",
+    )
+    quantize_samples: int = Field(
+        256,
+        ge=8,
+        le=10_000,
+        description="quantize: samples drawn (spec seed) through the float32 and the quantised networks for the "
+        "manifest's comparison; FID is biased upwards at small N, so it compares the two only with each other.",
+    )
 
 
 class ExportSpec(Section):
