@@ -286,6 +286,13 @@ def test_hand_edited_manifest_without_network_files_is_a_clear_error(tmp_path, e
         ({"kind": "standard_normal"}, 0.0, 1.0, None),
         ({"kind": "normal", "std": 0.25}, 0.0, 0.25, None),
         ({"kind": "uniform", "low": -0.5, "high": 1.5}, 0.5, 2.0 / 12**0.5, (-0.5, 1.5)),
+        # Components at -1 and +1 weighted 1/4, 3/4, each of std 0.5: mean 0.5, variance 0.25 + 1 - 0.25.
+        (
+            {"kind": "mixture", "weights": [0.25, 0.75], "means": [[-1.0] * 3, [1.0] * 3], "scale_trils": [(np.eye(3) * 0.5).tolist()] * 2},
+            0.5,
+            1.0,
+            None,
+        ),
     ],
 )
 def test_latent_prior_kinds_draw_their_distribution_and_grids_map_onto_it(prior, mean, std, bounds):
@@ -307,7 +314,12 @@ def test_latent_prior_kinds_draw_their_distribution_and_grids_map_onto_it(prior,
 
 @pytest.mark.parametrize(
     ("prior", "message"),
-    [({"kind": "normal"}, "needs std"), ({"kind": "uniform", "low": 1.0, "high": 1.0}, "low < high"), ({"kind": "cauchy"}, "kind")],
+    [
+        ({"kind": "normal"}, "needs std"),
+        ({"kind": "uniform", "low": 1.0, "high": 1.0}, "low < high"),
+        ({"kind": "cauchy"}, "kind"),
+        ({"kind": "mixture", "weights": [1.0]}, "needs weights"),
+    ],
 )
 def test_a_prior_without_its_parameters_is_refused_when_the_export_opens(prior, message):
     from genkit.manifest import PriorFacts

@@ -18,6 +18,7 @@ from genkit.errors import GenkitError
 from genkit.evaluate.classifier import class_accuracy
 from genkit.evaluate.distribution import frechet_distance, kernel_inception_distance, mode_coverage, precision_recall
 from genkit.evaluate.features import Extractor, get_extractor
+from genkit.modeling.prior import describe_prior
 from genkit.progress import phase
 
 __all__ = ["draw_samples", "labelled_data", "load_extractor", "sample_scores"]
@@ -69,8 +70,8 @@ def sample_scores(model, data, spec, wanted, protocol: dict, *, reference: str =
     protocol["feature_space"] = extractor.describe()
     if getattr(model, "fit_prior", None) is not None:
         with phase(f"evaluating: fitting the prior to the codes of {len(data.x_train):,} training images"):
-            model.fit_prior(data.x_train)
-        protocol["sampling"] = "decoded draws from a Gaussian fitted to the codes of the training images"
+            prior = model.fit_prior(data.x_train)
+        protocol["sampling"] = describe_prior(prior)
 
     distribution_scores = [m for m in ("fid", "kid", "precision_recall", "mode_coverage") if m in wanted]
     if distribution_scores:

@@ -98,6 +98,9 @@ def _snippet(m: dict) -> list[str]:
     ]
     if m.get("prior", {}).get("kind") == "gaussian":
         lines.append('z = np.asarray(m["prior"]["mean"]) + z @ np.asarray(m["prior"]["scale_tril"]).T')
+    if m.get("prior", {}).get("kind") == "mixture":  # a component per sample, then its Gaussian
+        lines.append('p = m["prior"]; c = np.random.default_rng(1).choice(len(p["weights"]), 16, p=p["weights"])')
+        lines.append('z = np.asarray(p["means"])[c] + np.einsum("nij,nj->ni", np.asarray(p["scale_trils"])[c], z)')
     lines.append('feeds = {s["latent_input"]: z.astype(np.float32)}')
     if s.get("label_input"):
         lines.append('feeds[s["label_input"]] = np.arange(16, dtype=np.int32) % m["data"]["num_classes"]')

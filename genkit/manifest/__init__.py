@@ -5,7 +5,8 @@
     {"format": 1, "name": "cvae_mnist", "family": "cvae",
      "data": {"shape": [28, 28, 1], "range": [0.0, 1.0], "num_classes": 10},
      "latent_dim": 16,
-     "prior": {"kind": "standard_normal"},          # "normal" (std), "uniform" (low, high), "gaussian" (mean, scale_tril)
+     "prior": {"kind": "standard_normal"},          # "normal" (std), "uniform" (low, high), "gaussian" (mean, scale_tril),
+                                                     # "mixture" (weights, means, scale_trils: one per component)
      "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y",
                   "output": "x"},                    # label_input null: unconditional;
                                                      # sampling null: cannot sample
@@ -66,6 +67,7 @@ from genkit.manifest.facts import (
     MAX_STYLES,
     MAX_TENSOR_RANK,
     MAX_TIMESTEPS,
+    PRIOR_KINDS,
     CodeFacts,
     CodePriorFacts,
     CodesFacts,
@@ -114,6 +116,7 @@ __all__ = [
     "MAX_TIMESTEPS",
     "Manifest",
     "NetworkFacts",
+    "PRIOR_KINDS",
     "PriorFacts",
     "QUANTIZED_MODES",
     "QuantizeFacts",

@@ -12,7 +12,7 @@ from genkit.manifest.quantized import QuantizeFacts
 
 __all__ = [
     "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_CODES", "MAX_LATENT_DIM",
-    "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_STYLES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS",
+    "MAX_MANIFEST_BYTES", "MAX_MIXTURE_COMPONENTS", "MAX_SAMPLE_VALUES", "MAX_STYLES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS", "PRIOR_KINDS",
     "CodeFacts", "CodePriorFacts", "CodesFacts", "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts", "LatentFacts", "Manifest", "NetworkFacts",
     "PriorFacts", "RecognitionFacts", "SamplingFacts", "StyleFacts", "StyleNoiseFacts", "TensorFacts", "TranslationFacts", "check_file_name", "short_value",
 ]
@@ -33,7 +33,10 @@ MAX_CLASSES = 100_000
 MAX_TIMESTEPS = 100_000  # diffusion.timesteps (DDPM uses 1000)
 MAX_CODES = 1_024  # codes.variables: latent codes beside z (InfoGAN's MNIST model has 3)
 MAX_TENSOR_RANK = 8
+MAX_MIXTURE_COMPONENTS = 1_024  # prior 'mixture': Gaussian components (a VAE's fitted mixture has ~10)
 MAX_STYLES = 1_024  # style.num_ws: styles of a style-based synthesis network (StyleGAN2 at 1024x1024: 18)
+# The distributions an export's latents are drawn from (`prior.kind`, see PriorFacts).
+PRIOR_KINDS = ("standard_normal", "normal", "uniform", "gaussian", "mixture")
 DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
@@ -97,14 +100,20 @@ class DataFacts(_Open):
 
 
 class PriorFacts(_Open):
-    """`prior`: N(0, I); N(0, std² I); U(low, high) per number; or a fitted N(mean, scale_tril scale_tril^T)."""
+    """`prior`: N(0, I); N(0, std² I); U(low, high) per number; a fitted N(mean, scale_tril scale_tril^T);
+    or a fitted mixture Σ_k weights[k] N(means[k], scale_trils[k] scale_trils[k]^T)."""
 
-    kind: Literal["standard_normal", "normal", "uniform", "gaussian"]
+    kind: Literal[PRIOR_KINDS]  # type: ignore[valid-type]
     std: Optional[Number] = Field(None, gt=0)
     low: Optional[Number] = None
     high: Optional[Number] = None
     mean: Optional[list[Number]] = Field(None, max_length=MAX_LATENT_DIM)
     scale_tril: Optional[list[list[Number]]] = Field(None, max_length=MAX_LATENT_DIM)
+    weights: list[Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)]] | None = Field(
+        None, min_length=1, max_length=MAX_MIXTURE_COMPONENTS
+    )
+    means: list[list[Number]] | None = Field(None, max_length=MAX_MIXTURE_COMPONENTS)
+    scale_trils: list[list[list[Number]]] | None = Field(None, max_length=MAX_MIXTURE_COMPONENTS)
 
     @model_validator(mode="after")
     def _parameters(self):
@@ -112,6 +121,14 @@ class PriorFacts(_Open):
             raise ValueError("prior 'normal' needs std > 0")
         if self.kind == "uniform" and not (self.low is not None and self.high is not None and self.low < self.high):
             raise ValueError("prior 'uniform' needs low < high")
+        if self.kind == "mixture":
+            weights = self.weights
+            if weights is None or self.means is None or self.scale_trils is None:
+                raise ValueError("prior 'mixture' needs weights (k,), means (k, d) and scale_trils (k, d, d)")
+            if len(self.means) != len(weights) or len(self.scale_trils) != len(weights):
+                raise ValueError(f"prior 'mixture' has {len(weights)} weights but {len(self.means)} means and {len(self.scale_trils)} scale_trils")
+            if abs(math.fsum(weights) - 1.0) > 1e-6:
+                raise ValueError(f"prior 'mixture' weights sum to {math.fsum(weights):.6g}; expected 1")
         return self
 
 
@@ -337,8 +354,8 @@ class Manifest(_Open):
 
     Caps: data.shape's product <= MAX_SAMPLE_VALUES, 1 <= latent_dim <= MAX_LATENT_DIM,
     2 <= num_classes <= MAX_CLASSES, 1 <= diffusion.timesteps <= MAX_TIMESTEPS, at most MAX_CODES
-    codes; a Gaussian prior's mean and scale_tril, and latent_kl, must have latent_dim entries, and
-    the codes' slices follow z and each other up to latent_dim.
+    codes; a Gaussian prior's mean and scale_tril (a mixture's, per component), and latent_kl, must have
+    latent_dim entries, and the codes' slices follow z and each other up to latent_dim.
     """
 
     format: Literal[1]
@@ -379,6 +396,11 @@ class Manifest(_Open):
             tril = p.scale_tril
             if p.mean is None or len(p.mean) != d or tril is None or len(tril) != d or any(len(r) != d for r in tril):
                 raise ValueError(f"prior 'gaussian' needs mean ({d},) and scale_tril ({d}, {d}) for latent_dim {d}")
+        if p is not None and p.kind == "mixture" and d is not None:
+            k = len(p.weights)
+            square = all(len(tril) == d and all(len(r) == d for r in tril) for tril in p.scale_trils)
+            if any(len(m) != d for m in p.means) or not square:
+                raise ValueError(f"prior 'mixture' needs means ({k}, {d}) and scale_trils ({k}, {d}, {d}) for latent_dim {d}")
         return self
 
     @model_validator(mode="after")

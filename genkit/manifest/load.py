@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from genkit.errors import GenkitError, dotted_path
-from genkit.manifest.facts import DIFFUSION_KEYS, MANIFEST_FORMAT, MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, short_value
+from genkit.manifest.facts import DIFFUSION_KEYS, MANIFEST_FORMAT, MANIFEST_NAME, MAX_MANIFEST_BYTES, PRIOR_KINDS, Manifest, short_value
 
 __all__ = ["check_references", "describe_errors", "load_manifest"]
 
@@ -179,8 +179,8 @@ def check_references(manifest: dict) -> list[str]:
         if not isinstance(manifest.get("latent_dim"), int):
             problems.append("sampling needs an integer 'latent_dim'.")
         prior = manifest.get("prior") or {}
-        if prior.get("kind") not in ("standard_normal", "normal", "uniform", "gaussian"):
-            problems.append(f"prior.kind is {prior.get('kind')!r}; expected 'standard_normal', 'normal', 'uniform' or 'gaussian'.")
+        if prior.get("kind") not in PRIOR_KINDS:
+            problems.append(f"prior.kind is {prior.get('kind')!r}; expected one of {', '.join(map(repr, PRIOR_KINDS))}.")
     return problems + _style_references(manifest.get("style"), networks)
 
 

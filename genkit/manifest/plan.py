@@ -24,7 +24,7 @@ class ExportPlan(BaseModel):
     networks: dict[str, Any] = Field(..., description="name -> keras.Model to export.")
     outputs: dict[str, list[str]] = Field(..., description="name -> the network's output names, in order.")
     latent_dim: Optional[int] = None
-    prior: Optional[dict] = Field(None, description="{'kind': 'standard_normal'}, 'normal' (std), 'uniform' (low, high) or a fitted 'gaussian' (mean, scale_tril).")
+    prior: Optional[dict] = Field(None, description="{'kind': 'standard_normal'}, 'normal' (std), 'uniform' (low, high), a fitted 'gaussian' (mean, scale_tril) or 'mixture' (weights, means, scale_trils).")
     sampling: Optional[SamplingFacts] = None
     encoding: Optional[EncodingFacts] = None
     diffusion: Optional[dict] = Field(None, description="Diffusion exports: the keys DIFFUSION_KEYS and more.")

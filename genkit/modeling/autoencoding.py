@@ -24,7 +24,7 @@ import numpy as np
 from genkit.errors import Problem, SpecError
 from genkit.manifest import EncodingFacts, ExportPlan, SamplingFacts
 from genkit.modeling.networks import build_trunk, check_output_shape
-from genkit.modeling.prior import fit_gaussian
+from genkit.modeling.prior import PRIOR_FIT_IMAGES, fit_gaussian
 from genkit.nets.inference import predict_batches
 
 __all__ = [
@@ -35,8 +35,6 @@ __all__ = [
     "fit_code_prior",
     "reconstruction_preview",
 ]
-
-_PRIOR_FIT_IMAGES = 10_000  # codes the fitted Gaussian is estimated from
 
 
 def build_encoder_decoder(spec, data_shape):
@@ -88,7 +86,7 @@ def fit_code_prior(encoder, x_train) -> dict:
     An autoencoder has no prior of its own; decoding draws from a Gaussian fitted to its
     codes is the usual baseline, and what `genkit sample` does with its export.
     """
-    return fit_gaussian(predict_batches(encoder, x_train[:_PRIOR_FIT_IMAGES]))
+    return fit_gaussian(predict_batches(encoder, x_train[:PRIOR_FIT_IMAGES]))
 
 
 def decode_fitted_draws(decoder, mean, scale_tril, code_shape, n: int, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Drawing from a latent-variable model's prior: samples, per-epoch grids, a fitted Gaussian."""
+"""Drawing from a latent-variable model's prior: samples, per-epoch grids, a fitted Gaussian or mixture."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 
 from genkit.nets.inference import predict_batches
 
-__all__ = ["decode_prior_draws", "fit_gaussian", "prior_preview"]
+__all__ = ["PRIOR_FIT_IMAGES", "decode_prior_draws", "describe_prior", "fit_gaussian", "fit_mixture", "prior_preview"]
+
+PRIOR_FIT_IMAGES = 10_000  # training images whose codes a fitted prior (Gaussian or mixture) is estimated from
 
 
 def decode_prior_draws(network, latent_dim: int, n: int, *, labels=None, num_classes=None, seed: int = 0):
@@ -48,3 +50,29 @@ def fit_gaussian(codes: np.ndarray) -> dict:
     cov = np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
     cov += np.eye(len(cov)) * (1e-6 + 1e-6 * float(np.trace(cov)) / max(len(cov), 1))
     return {"kind": "gaussian", "mean": mean.tolist(), "scale_tril": np.linalg.cholesky(cov).tolist()}
+
+
+def fit_mixture(codes: np.ndarray, components: int, seed: int) -> dict:
+    """A mixture of `components` full-covariance Gaussians fitted to encoded training data by EM.
+
+    Returns the runtime's `mixture` prior: weights (k,), means (k, d) and the lower Cholesky
+    factors of the covariances (k, d, d). scikit-learn's k-means start is seeded by `seed`, so
+    a spec fits the same mixture every time; its covariance ridge (reg_covar) keeps each factor
+    defined. Fewer codes than components is refused by scikit-learn, so k is capped at the codes.
+    """
+    from sklearn.mixture import GaussianMixture  # imported here: only a VAE with prior.kind mixture needs it
+
+    codes = codes.reshape(len(codes), -1).astype(np.float64)
+    mixture = GaussianMixture(min(components, len(codes)), covariance_type="full", random_state=seed).fit(codes)
+    weights = mixture.weights_ / mixture.weights_.sum()  # exactly 1 in float64, as the manifest checks
+    trils = np.linalg.cholesky(mixture.covariances_)  # (k, d, d)
+    return {"kind": "mixture", "weights": weights.tolist(), "means": mixture.means_.tolist(), "scale_trils": trils.tolist()}
+
+
+def describe_prior(prior: dict) -> str:
+    """What sampling draws from, for an evaluation's protocol: one phrase per kind of prior."""
+    if prior["kind"] == "gaussian":
+        return "decoded draws from a Gaussian fitted to the codes of the training images"
+    if prior["kind"] == "mixture":
+        return f"decoded draws from a {len(prior['weights'])}-component Gaussian mixture fitted to the codes of the training images"
+    return "decoded draws from N(0, I)"

@@ -10,12 +10,16 @@ __all__ = ["LatentPrior"]
 
 
 class LatentPrior:
-    """The latent prior: N(0, I) or N(0, std² I), U(low, high) per number, or N(mean, L L^T) fitted to a
-    plain autoencoder's codes."""
+    """The latent prior: N(0, I) or N(0, std² I), U(low, high) per number, N(mean, L L^T) fitted to a
+    plain autoencoder's codes, or a mixture Σ_k w_k N(μ_k, L_k L_kᵀ) fitted to a VAE's codes.
 
-    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int, *, std: float = 1.0, uniform=None):
-        self.mean, self.scale_tril, self.latent_dim = mean, scale_tril, latent_dim
+    A Gaussian is the mixture of one component; `weights` is None for every kind but a mixture.
+    """
+
+    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int, *, std: float = 1.0, uniform=None, weights=None):
+        self.mean, self.scale_tril, self.latent_dim = mean, scale_tril, latent_dim  # mixture: (k, d), (k, d, d)
         self.std, self.uniform = float(std), uniform  # uniform: (low, high) or None
+        self.weights = weights  # mixture: (k,) summing to 1
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> LatentPrior:
@@ -30,6 +34,17 @@ class LatentPrior:
             return cls(None, None, d, std=prior["std"])
         if prior["kind"] == "uniform":
             return cls(None, None, d, uniform=(float(prior["low"]), float(prior["high"])))
+        if prior["kind"] == "mixture":
+            weights = np.asarray(prior.get("weights"), dtype=np.float64)
+            means = np.asarray(prior.get("means"), dtype=np.float64)
+            trils = np.asarray(prior.get("scale_trils"), dtype=np.float64)
+            k = len(weights)
+            if weights.ndim != 1 or means.shape != (k, d) or trils.shape != (k, d, d):
+                raise GenkitError(
+                    f"{owner}: prior 'mixture' needs weights (k,), means (k, {d}) and scale_trils (k, {d}, {d}); "
+                    f"got {weights.shape}, {means.shape} and {trils.shape}. Re-run `genkit export`."
+                )
+            return cls(means, trils, d, weights=weights / weights.sum())
         mean = np.asarray(prior.get("mean"), dtype=np.float64)
         tril = np.asarray(prior.get("scale_tril"), dtype=np.float64)
         if mean.shape != (d,) or tril.shape != (d, d):
@@ -42,6 +57,15 @@ class LatentPrior:
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.uniform is not None:
             return rng.uniform(*self.uniform, (n, self.latent_dim)).astype(np.float32)
+        if self.weights is not None:
+            # A mixture: the component by inverting its CDF at u ~ U(0, 1), then that Gaussian.
+            # `uniform` and `standard_normal` only, samples first, so a stacked generator
+            # (genkit.serve.stacked_rng) gives each request the draws its seed gives alone.
+            u = rng.uniform(0.0, 1.0, (n,))
+            component = np.minimum(np.searchsorted(np.cumsum(self.weights), u, side="right"), len(self.weights) - 1)
+            eps = rng.standard_normal((n, self.latent_dim))
+            z = self.mean[component] + np.einsum("nij,nj->ni", self.scale_tril[component], eps)  # μ_c + L_c ε
+            return z.astype(np.float32)
         eps = rng.standard_normal((n, self.latent_dim))  # float64: one stream for every normal kind
         if self.mean is None:
             return (self.std * eps).astype(np.float32)  # × 1.0 leaves N(0, I) draws bit-identical

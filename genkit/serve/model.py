@@ -22,6 +22,7 @@ import numpy as np
 
 from genkit.errors import GenkitError
 from genkit.runtime.anomaly.reconstruction import METRICS, reconstruction_errors, require_reconstruction
+from genkit.runtime.latent.maths import prior_moments
 from genkit.runtime.sampler import Sampler, check_count
 from genkit.schedules import SAMPLERS
 from genkit.serve.batcher import Job, ModelWorker
@@ -103,10 +104,9 @@ class ServedModel:
         prior, d = self.sampler.manifest["prior"], self.sampler.latent_dim
         if prior["kind"] == "uniform":
             return [[float(prior["low"]), float(prior["high"])]] * d
-        if prior["kind"] == "gaussian":
-            tril = np.asarray(prior["scale_tril"], np.float64)
-            std = np.sqrt((tril**2).sum(axis=1))  # diag(L Lᵀ)
-            return [[float(mu - _BOX_SIGMAS * sd), float(mu + _BOX_SIGMAS * sd)] for mu, sd in zip(prior["mean"], std)]
+        if prior["kind"] in ("gaussian", "mixture"):
+            mean, std = prior_moments(prior, d)
+            return [[float(mu - _BOX_SIGMAS * sd), float(mu + _BOX_SIGMAS * sd)] for mu, sd in zip(mean, std)]
         spread = _BOX_SIGMAS * float(prior.get("std") or 1.0)
         return [[-spread, spread]] * d
 

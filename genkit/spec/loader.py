@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from genkit.errors import Problem, SpecError, did_you_mean, dotted_path
 from genkit.spec import rules
-from genkit.spec.card import family_names
+from genkit.spec.card import cards, family_names
 from genkit.spec.path_rules import PATH_FIELDS, is_inside, layer_path_arguments
 from genkit.spec.schema import SpecBase, spec_class
 from genkit.spec.yaml_reader import read_yaml, source_label
@@ -183,6 +183,11 @@ def pydantic_problems(err: ValidationError, root_cls) -> list:
         got = item.get("input")
         if kind == "extra_forbidden":
             options = _allowed_keys(root_cls, loc[:-1])
+            owners = [name for name, declared in cards().items() if len(loc) == 1 and loc[0] in declared.sections]
+            if owners:  # another family's own section (vae's `prior`, progan's `growth`)
+                problems.append(Problem(loc, f"is a section of the {', '.join(owners)} family only; this spec's family does not read it.",
+                                        f"Remove {loc[0]}, or use model.family: {owners[0]}."))
+                continue
             fix = _one_level_down(root_cls, loc, got) or (did_you_mean(loc[-1], options) if options else "")
             problems.append(Problem(loc, f"unknown key {loc[-1]!r}.", fix))
         elif kind == "missing":
@@ -282,7 +287,10 @@ def validate_dict(data: dict, source: SourceMap | None = None, default_name: str
             problems.append(
                 Problem(("model", "family"), f"got {family!r}; expected one of {', '.join(families)}.", did_you_mean(family, families))
             )
-        probe = dict(data, model=dict(data.get("model") or {}, family="autoencoder"), loss={})
+        # Without the family-specific sections (loss; vae's prior, progan's growth): they depend on the family.
+        family_sections = {key for declared in cards().values() for key in declared.sections}
+        probe = {k: v for k, v in data.items() if k not in family_sections}
+        probe = dict(probe, model=dict(data.get("model") or {}, family="autoencoder"), loss={})
         try:
             spec_class("autoencoder").model_validate(probe)
         except ValidationError as err:

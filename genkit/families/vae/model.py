@@ -49,6 +49,19 @@ so the objective becomes
     L = E_q(z|x,y)[−log p(x | z, y)] + β_t · KL(q(z | x, y) ‖ N(0, I))
 
 and after training `decoder(z, y)` draws class y for any z ~ N(0, I).
+
+Sampling prior (the spec's `prior` section, vae only; Ghosh et al., "From variational to
+deterministic autoencoders", ICLR 2020, sec. 4; Dai & Wipf, "Diagnosing and enhancing VAE
+models", ICLR 2019). The KL term pulls each q(z|x) towards N(0, I), but their average, the
+aggregate posterior q(z) = E_x q(z|x), need not equal N(0, I): in a 2-D latent space it sits
+off-centre and leaves regions that decode to one class. `fit_prior` fits a density to the
+posterior means μ(x) of up to 10,000 training images after training, a full-covariance
+Gaussian or a k-component Gaussian mixture
+
+    p̂(z) = Σ_k w_k N(z; m_k, L_k L_kᵀ)        (EM, k-means start seeded by the spec seed)
+
+and `sample`, the evaluation's sample scores and the export (the manifest's `prior`) draw
+from it instead of N(0, I).
 """
 
 from __future__ import annotations
@@ -69,9 +82,11 @@ from genkit.modeling.networks import (
     condition_classes,
     label_vector,
 )
-from genkit.modeling.prior import decode_prior_draws, prior_preview
+from genkit.modeling.prior import PRIOR_FIT_IMAGES, decode_prior_draws, fit_gaussian, fit_mixture, prior_preview
 from genkit.modeling.steps import scaled_loss, track, unpack
 from genkit.nets import ConcatCondition, Sampling
+from genkit.nets.inference import predict_batches
+from genkit.runtime.prior import LatentPrior
 
 __all__ = ["VAE"]
 
@@ -108,6 +123,11 @@ class VAE(GenerativeModel):
         # The rules refuse a warm-up beside a capacity, so one ramp schedules the KL term.
         ramp_epochs = self.capacity.epochs if self.capacity is not None else spec.loss.kl_warmup_epochs
         self.kl_ramp_steps = ramp_epochs * steps_per_epoch
+        # What sampling draws z from: the spec's `prior` section (vae only; a cvae has none and draws N(0, I)).
+        sampling_prior = getattr(spec, "prior", None)
+        self.prior_kind = sampling_prior.kind if sampling_prior is not None else "standard_normal"
+        self.prior_components = sampling_prior.components if sampling_prior is not None else None
+        self.fitted_prior = None  # the runtime's LatentPrior, set by fit_prior for a gaussian or mixture prior
 
     # -- networks ----------------------------------------------------------------------
     def _build_encoder(self, spec, trunks):
@@ -211,9 +231,32 @@ class VAE(GenerativeModel):
         return self.decoder(self._decoder_inputs(z_mean, y), training=training)
 
     # -- sampling ------------------------------------------------------------------------
+    def fit_prior(self, x_train) -> dict:
+        """The prior `sample` and the export draw from, as the manifest's `prior`.
+
+        standard_normal: N(0, I), nothing fitted. gaussian / mixture: fitted to the posterior
+        means of up to 10,000 training images (see the module docs).
+        """
+        if self.prior_kind == "standard_normal":
+            return {"kind": "standard_normal"}
+        z_mean, _ = predict_batches(self.encoder, x_train[:PRIOR_FIT_IMAGES])
+        if self.prior_kind == "gaussian":
+            prior = fit_gaussian(z_mean)
+        else:
+            prior = fit_mixture(z_mean, self.prior_components, self.seed)
+        # The runtime's own drawing, so `sample` and an export's sampler draw the same z from a seed.
+        self.fitted_prior = LatentPrior.from_prior(prior, self.latent_dim)
+        return prior
+
     def sample(self, n: int, labels=None, seed: int = 0):
-        """n images decoded from z ~ N(0, I) (with the given labels when conditional)."""
-        return decode_prior_draws(self.decoder, self.latent_dim, n, labels=labels, num_classes=self._label_classes(), seed=seed)
+        """n images decoded from z ~ the sampling prior: N(0, I) (with the given labels when conditional),
+        or the density `fit_prior` fitted."""
+        if self.prior_kind == "standard_normal":
+            return decode_prior_draws(self.decoder, self.latent_dim, n, labels=labels, num_classes=self._label_classes(), seed=seed)
+        if self.fitted_prior is None:
+            raise RuntimeError(f"this VAE samples from a {self.prior_kind} fitted to its codes: call fit_prior(x_train) first.")
+        z = self.fitted_prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim) float32, as the runtime draws
+        return predict_batches(self.decoder, z)
 
     # -- what the trainer, exporter and inspector ask -------------------------------------
     def networks(self) -> dict:
@@ -252,7 +295,7 @@ class VAE(GenerativeModel):
             networks={"decoder": self.decoder, "encoder": self.encoder},
             outputs={"decoder": ["x"], "encoder": ["z_mean", "z_log_var"]},
             latent_dim=self.latent_dim,
-            prior={"kind": "standard_normal"},
+            prior=self.fit_prior(x_train),
             sampling=manifest.SamplingFacts(network="decoder", latent_input="z", label_input=label, output="x"),
             encoding=manifest.EncodingFacts(network="encoder", image_input="x", label_input=label, outputs=["z_mean", "z_log_var"]),
             latent_kl=self.latent_kl(x_train, y_train if self.conditional else None),

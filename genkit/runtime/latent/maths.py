@@ -2,7 +2,8 @@
 
 - `lerp` / `slerp`: points on the path between two latents, straight or along the great
   circle (White 2016).
-- `from_standard_normal`: standard-normal coordinates mapped to an export's prior.
+- `from_standard_normal`: standard-normal coordinates mapped to an export's prior;
+  `prior_moments` / `mixture_moments`: its mean and spread.
 - `quantile_grid`: the Gaussian-quantile coordinates of a 2-D latent map (Kingma &
   Welling 2014, fig. 4).
 - `project_2d`: latents reduced to 2-D by PCA or t-SNE (van der Maaten & Hinton 2008);
@@ -26,6 +27,7 @@ __all__ = [
     "SCATTER_METHODS",
     "from_standard_normal",
     "lerp",
+    "mixture_moments",
     "prior_moments",
     "project_2d",
     "quantile_grid",
@@ -89,6 +91,9 @@ def from_standard_normal(prior: dict, eps: np.ndarray) -> np.ndarray:
     space land on it: N(0, I) as is, N(0, σ² I) as σ ε, U(a, b) through the normal CDF as
     a + (b − a) Φ(ε), a fitted N(μ, L Lᵀ) as μ + L ε.
 
+    A mixture has no such map; ε goes through the Gaussian with the mixture's mean and
+    covariance (`mixture_moments`), so a map or a path covers the range the mixture spans.
+
     `prior` is the manifest's `prior` (validated when the Sampler opened the export).
     """
     kind = prior["kind"]
@@ -99,7 +104,23 @@ def from_standard_normal(prior: dict, eps: np.ndarray) -> np.ndarray:
     if kind == "uniform":
         cdf = 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(eps) / math.sqrt(2.0)))
         return prior["low"] + (prior["high"] - prior["low"]) * cdf
+    if kind == "mixture":
+        mean, cov = mixture_moments(prior)
+        return mean + eps @ np.linalg.cholesky(cov).T
     return np.asarray(prior["mean"]) + eps @ np.asarray(prior["scale_tril"]).T
+
+
+def mixture_moments(prior: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(mean `(d,)`, covariance `(d, d)`) of a `mixture` prior Σ_k w_k N(μ_k, L_k L_kᵀ):
+
+        μ = Σ_k w_k μ_k,   Σ = Σ_k w_k (L_k L_kᵀ + μ_k μ_kᵀ) − μ μᵀ   (the law of total covariance)
+    """
+    weights = np.asarray(prior["weights"], dtype=np.float64)
+    means, trils = np.asarray(prior["means"], dtype=np.float64), np.asarray(prior["scale_trils"], dtype=np.float64)
+    weights = weights / weights.sum()
+    mean = weights @ means
+    second = np.einsum("k,kij,klj->il", weights, trils, trils) + np.einsum("k,ki,kj->ij", weights, means, means)
+    return mean, second - np.outer(mean, mean)
 
 
 def prior_moments(prior: dict, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +128,9 @@ def prior_moments(prior: dict, latent_dim: int) -> tuple[np.ndarray, np.ndarray]
     kind = prior["kind"]
     if kind == "gaussian":  # each dimension's own mean, and the norm of its row of L
         return np.asarray(prior["mean"], dtype=np.float64), np.linalg.norm(np.asarray(prior["scale_tril"]), axis=1)
+    if kind == "mixture":
+        mean, cov = mixture_moments(prior)
+        return mean, np.sqrt(np.diag(cov))
     if kind == "uniform":
         low, high = prior["low"], prior["high"]
         return np.full(latent_dim, (low + high) / 2), np.full(latent_dim, (high - low) / math.sqrt(12.0))
