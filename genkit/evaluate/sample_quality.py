@@ -69,7 +69,8 @@ def sample_scores(model, data, spec, wanted, protocol: dict, *, reference: str =
     results: dict = {}
     protocol["feature_space"] = extractor.describe()
     if getattr(model, "fit_prior", None) is not None:
-        with phase(f"evaluating: fitting the prior to the codes of {len(data.x_train):,} training images"):
+        # Autoencoders fit a Gaussian to their codes; a VAE fits one only where the spec's prior asks.
+        with phase(f"evaluating: the sampling prior (fitted to the codes of {len(data.x_train):,} training images unless N(0, I))"):
             prior = model.fit_prior(data.x_train)
         protocol["sampling"] = describe_prior(prior)
 
