@@ -135,7 +135,7 @@ def load_export(folder, *, provider: str | None = None):
       `reconstruct(x, y)` is `--input FILE [--label K]` on such exports. `corrupt(x, corruption=None, noise=None,
       seed=None)`: x corrupted as a denoising_ae export was trained (its own settings by default), for
       `reconstruct` to denoise: `--input FILE [--corruption masking|gaussian] [--noise LEVEL] [--seed S]`.
-      Anomaly scores (`genkit score`): `genkit.runtime.anomaly.reconstruction_errors(sampler, x)`.
+      `score(x, y=None, metric="mse")`: anomaly score per image, its reconstruction error (`genkit score`).
     `provider`: "cpu" or "cuda" to force a device.
     """
     from genkit.runtime import Sampler

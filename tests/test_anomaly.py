@@ -153,6 +153,7 @@ def test_errors_match_hand_computed_errors_of_the_reconstruction(exports):
     np.testing.assert_allclose(reconstruction_errors(sampler, x), mse, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(reconstruction_errors(sampler, x, metric="bce"), bce, rtol=1e-6)
     np.testing.assert_allclose(reconstruction_errors(sampler, x, batch_size=3), mse, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(sampler.score(x, metric="bce"), bce, rtol=1e-6)  # the Python API's name for it
 
 
 def test_images_far_from_the_data_score_higher(exports):

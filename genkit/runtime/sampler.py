@@ -205,6 +205,12 @@ class Sampler:
         """Decode the encoding of `x`: the model's reconstruction, in the data range (of `corrupt(x)`: denoised)."""
         return self.decode(self.encode(x, y, batch_size=batch_size), y, batch_size=batch_size)
 
+    def score(self, x, y=None, *, metric: str = "mse", batch_size: int = 256) -> np.ndarray:
+        """Anomaly score per image, `(N,)`: its reconstruction error (`genkit score`; see `genkit.runtime.anomaly`)."""
+        from genkit.runtime.anomaly.reconstruction import reconstruction_errors  # it imports this module
+
+        return reconstruction_errors(self, x, y, metric=metric, batch_size=batch_size)
+
     def corrupt(self, x, corruption: str | None = None, noise: float | None = None, *, seed: int | None = None) -> np.ndarray:
         """`x` corrupted as a denoising autoencoder is trained (`genkit.runtime.corruption`): by default a
         denoising_ae export's own `loss.corruption` and level; `corruption` ("masking" or "gaussian")
