@@ -65,9 +65,9 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
                 shutil.rmtree(copy, ignore_errors=True)
     print(f"load average at end (1/5/15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(table(rows, args.batches))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    print(table(rows, args.batches))
 
 
 def measure(export: Path, copy: Path, mode: str, quality: bool, args) -> dict:
@@ -76,7 +76,8 @@ def measure(export: Path, copy: Path, mode: str, quality: bool, args) -> dict:
 
     shutil.copytree(export, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    spec, data = _spec_and_data(manifest) if quality else (None, None)
+    spec, data = _spec_and_data(manifest) if quality or not manifest.get("sampling") else (None, None)
+    spec = spec if quality else None  # data only: a translator calibrates on its training images
     samples = args.samples if quality else 16
     start = time.perf_counter()
     manifest = quantize_export(copy, manifest, mode, samples=samples, seed=0, spec=spec, data=data)
@@ -188,7 +189,7 @@ def table(rows: list, batches: list) -> str:
                 r["mode"],
                 *(r[f"speedup_b{b}"] for b in batches),
                 size,
-                f"{r['sample_mean_abs_diff']:.2g}",
+                "" if r["sample_mean_abs_diff"] is None else f"{r['sample_mean_abs_diff']:.2g}",
                 fid,
                 acc,
             ]
