@@ -110,7 +110,7 @@ def test_static_int8_calibrates_on_the_training_images_and_labels(cvae, tmp_path
 
 
 def test_static_int8_without_calibration_batches_is_an_error(tmp_path):
-    with pytest.raises(GenkitError, match="static_int8 needs calibration batches"):
+    with pytest.raises(GenkitError, match="static_int8 calibrates .* decoder.onnx was fed none.*dynamic_int8"):
         quantize_module.quantize_network(tmp_path / "decoder.onnx", tmp_path / "out.onnx", "static_int8", [])
 
 

@@ -92,7 +92,9 @@ def quantize_network(src: Path, dst: Path, mode: str, calibration: list[dict] | 
         raise ValueError(f"quantize mode {mode!r}; expected one of {', '.join(QUANTIZED_MODES)}")
     if mode == "static_int8" and not calibration:
         raise GenkitError(
-            f"export.onnx.quantize: static_int8 needs calibration batches for {src.name}; none were recorded."
+            f"export.onnx.quantize: static_int8 calibrates each network on the batches it is fed while sampling, "
+            f"encoding or translating training data, and {src.name} was fed none (the runtime does not use it). "
+            "Leave it out with export.onnx.networks, or choose dynamic_int8, which needs no calibration."
         )
     quiet = logging.getLogger()  # onnxruntime.quantization advises "pre-processing" on the root logger, every call
     level = quiet.level
