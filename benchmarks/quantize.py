@@ -76,7 +76,7 @@ def measure(export: Path, copy: Path, mode: str, quality: bool, args) -> dict:
 
     shutil.copytree(export, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    spec, data = _spec_and_data(manifest) if quality or not manifest.get("sampling") else (None, None)
+    spec, data = _spec_and_data(manifest, quality) if quality or not manifest.get("sampling") else (None, None)
     spec = spec if quality else None  # data only: a translator calibrates on its training images
     samples = args.samples if quality else 16
     start = time.perf_counter()
@@ -91,20 +91,25 @@ def measure(export: Path, copy: Path, mode: str, quality: bool, args) -> dict:
     network = _timed_network(manifest)
     entry = manifest["networks"][network]
     row["network"] = network
+    row["network_mean_abs_diff"] = entry.get("quantized_mean_abs_diff")  # on the calibration batches
     row["bytes"] = [(copy / entry["float32_file"]).stat().st_size, (copy / entry["file"]).stat().st_size]
     for batch in args.batches:
         row[f"speedup_b{batch}"], row[f"ms_b{batch}"] = _speed(copy, manifest, network, batch, args)
     return row
 
 
-def _spec_and_data(manifest: dict):
-    """The export's spec (evaluate.metrics: fid, and class_accuracy for conditional models) and its data."""
+def _spec_and_data(manifest: dict, quality: bool):
+    """The export's spec (to score: evaluate.metrics fid, and class_accuracy for conditional models) and its data."""
     from genkit.data import load_data
     from genkit.spec import validate_dict
 
     spec = dict(manifest["spec"])
     conditional = bool((manifest.get("sampling") or {}).get("label_input"))
-    spec["evaluate"] = {**spec.get("evaluate", {}), "metrics": ["fid", "class_accuracy"] if conditional else ["fid"]}
+    if quality:
+        spec["evaluate"] = {
+            **spec.get("evaluate", {}),
+            "metrics": ["fid", "class_accuracy"] if conditional else ["fid"],
+        }
     spec = validate_dict(spec)
     return spec, load_data(spec.data, spec.seed)
 
@@ -156,6 +161,13 @@ def _speed(folder: Path, manifest: dict, network: str, batch: int, args) -> tupl
     return ratio_range(times["float32"], times["quantized"]), ms
 
 
+def _diff(row: dict) -> str:
+    """Mean |float32 - quantised| of the samples, or (an export that cannot sample) of the network's outputs."""
+    if row["sample_mean_abs_diff"] is not None:
+        return f"{row['sample_mean_abs_diff']:.2g}"
+    return "" if row.get("network_mean_abs_diff") is None else f"{row['network_mean_abs_diff']:.2g} (network)"
+
+
 def table(rows: list, batches: list) -> str:
     headers = [
         "export",
@@ -189,7 +201,7 @@ def table(rows: list, batches: list) -> str:
                 r["mode"],
                 *(r[f"speedup_b{b}"] for b in batches),
                 size,
-                "" if r["sample_mean_abs_diff"] is None else f"{r['sample_mean_abs_diff']:.2g}",
+                _diff(r),
                 fid,
                 acc,
             ]
