@@ -29,6 +29,7 @@ from genkit.runtime.corruption import corrupt, corruption_settings
 from genkit.runtime.diffusion import DiffusionLoop, diffusion_shapes
 from genkit.runtime.prior import LatentPrior
 from genkit.runtime.providers import ORT_ERRORS, make_session
+from genkit.runtime.reconstruction import reconstruction_errors
 from genkit.runtime.style import StyleSampler
 
 __all__ = ["MAX_OUTPUT_VALUES", "MAX_SAMPLES", "Sampler", "check_count", "positive_int"]
@@ -207,8 +208,6 @@ class Sampler:
 
     def score(self, x, y=None, *, metric: str = "mse", batch_size: int = 256) -> np.ndarray:
         """Anomaly score per image, `(N,)`: its reconstruction error (`genkit score`; see `genkit.runtime.anomaly`)."""
-        from genkit.runtime.anomaly.reconstruction import reconstruction_errors  # it imports this module
-
         return reconstruction_errors(self, x, y, metric=metric, batch_size=batch_size)
 
     def corrupt(self, x, corruption: str | None = None, noise: float | None = None, *, seed: int | None = None) -> np.ndarray:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from genkit.errors import GenkitError
-from genkit.runtime.anomaly.reconstruction import METRICS, reconstruction_errors, require_reconstruction
 from genkit.runtime.latent.maths import prior_moments
+from genkit.runtime.reconstruction import METRICS, reconstruction_errors, require_reconstruction
 from genkit.runtime.sampler import Sampler, check_count
 from genkit.schedules import SAMPLERS
 from genkit.serve.batcher import Job, ModelWorker

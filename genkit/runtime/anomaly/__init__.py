@@ -7,7 +7,7 @@ image), a threshold chosen on normal examples at a target false-positive rate tu
 scores into flags, and the ROC AUC measures how well the scores separate normal from
 anomalous examples when their labels are known.
 
-- `reconstruction`: `reconstruction_errors`, the scores (Sakurada & Yairi, MLSDA 2014).
+- `genkit.runtime.reconstruction`: `reconstruction_errors`, the scores (Sakurada & Yairi, MLSDA 2014); also `Sampler.score`.
 - `roc`: pure NumPy — `threshold_at_fpr`, `roc_auc` (Mann-Whitney U; Hanley & McNeil,
   Radiology 1982), `roc_curve`, `score_report`.
 - `score`: `score_main` is `genkit score`: it reads images from `.npz` files and writes
@@ -22,9 +22,9 @@ Example:
     print(roc_auc(scores, y_test == 7))                    # digit 7 never seen in training
 """
 
-from genkit.runtime.anomaly.reconstruction import METRICS, reconstruction_errors
 from genkit.runtime.anomaly.roc import roc_auc, roc_curve, score_report, threshold_at_fpr
 from genkit.runtime.anomaly.score import score_main
+from genkit.runtime.reconstruction import METRICS, reconstruction_errors
 
 __all__ = [
     "METRICS",

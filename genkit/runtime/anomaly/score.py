@@ -17,14 +17,14 @@ import numpy as np
 
 from genkit.atomic import atomic_write_bytes, atomic_write_text  # standard library only; no TensorFlow
 from genkit.errors import GenkitError
-from genkit.runtime.anomaly.reconstruction import (
+from genkit.runtime.anomaly.roc import check_fpr, roc_curve, score_report, threshold_at_fpr
+from genkit.runtime.input_images import load_npz
+from genkit.runtime.reconstruction import (
     check_images,
     check_metric,
     reconstruction_errors,
     require_reconstruction,
 )
-from genkit.runtime.anomaly.roc import check_fpr, roc_curve, score_report, threshold_at_fpr
-from genkit.runtime.input_images import load_npz
 from genkit.runtime.sampler import Sampler, check_count
 
 __all__ = ["score_main"]

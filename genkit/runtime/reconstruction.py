@@ -1,4 +1,6 @@
-"""Anomaly scores of images: each image's reconstruction error through an export — NumPy and onnxruntime only.
+"""Each image's reconstruction error through an export (its anomaly score) — NumPy and onnxruntime only.
+
+`sampler` below is a `genkit.runtime.Sampler` (not imported: `Sampler.score` calls this module).
 
 An autoencoder trained on normal data only reconstructs normal images well; an image
 unlike the training data comes back blurred toward something it has seen, so its
@@ -16,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from genkit.errors import GenkitError, closest
-from genkit.runtime.sampler import Sampler
 
 __all__ = ["METRICS", "check_images", "check_metric", "reconstruction_errors", "require_reconstruction"]
 
@@ -24,7 +25,7 @@ METRICS = ("mse", "bce")
 _BCE_EPSILON = 1e-7  # Keras's backend epsilon: log(0) guard on the reconstruction
 
 
-def reconstruction_errors(sampler: Sampler, x, y=None, *, metric: str = "mse", batch_size: int = 256) -> np.ndarray:
+def reconstruction_errors(sampler, x, y=None, *, metric: str = "mse", batch_size: int = 256) -> np.ndarray:
     """Per-image error of `x` against `sampler.reconstruct(x, y)`, shape `(N,)`, float64.
 
     Both the images and their reconstructions are first mapped from the export's value
@@ -76,7 +77,7 @@ def check_metric(metric) -> None:
         raise GenkitError(f"metric (--metric): got {metric!r}; expected one of {', '.join(METRICS)}.{hint}")
 
 
-def require_reconstruction(sampler: Sampler) -> None:
+def require_reconstruction(sampler) -> None:
     """Raise unless the export has both an encoder and a decoder (and is not a diffusion export)."""
     missing = [section for section in ("encoding", "sampling") if sampler.manifest.get(section) is None]
     if missing or sampler.is_diffusion:
@@ -88,7 +89,7 @@ def require_reconstruction(sampler: Sampler) -> None:
         )
 
 
-def check_images(sampler: Sampler, x, origin: str = "images") -> np.ndarray:
+def check_images(sampler, x, origin: str = "images") -> np.ndarray:
     """`x` as float32 images of the export's shape and range (uint8 0..255 scaled as genkit.data does)."""
     x = np.asarray(x)
     given = x.shape
