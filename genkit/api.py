@@ -27,7 +27,7 @@ import json
 import os
 from pathlib import Path
 
-from genkit.errors import GenkitError, SpecError
+from genkit.errors import GenkitError, Problem, SpecError
 
 # Before genkit's training modules import TensorFlow: its start-up lines filtered (a caller that
 # imported TensorFlow itself, or `genkit --debug`, which shows them, keeps its own import).
@@ -106,18 +106,38 @@ def train(
     return run
 
 
-def open_run(folder, *, quiet: bool = False) -> Run:
+# What a finished run can still change: how it is evaluated and exported, never what was trained.
+AFTER_TRAINING = ("evaluate", "export")
+
+
+def open_run(folder, *, overrides=(), quiet: bool = False) -> Run:
     """The finished run in `folder` (runs/<name>/<time>), trained by `train` or `genkit run|train`.
 
     Its model and data are rebuilt on first use (`Run.evaluate`, `Run.export`, `Run.model`).
+    `overrides` (`--set` texts) may change the run's `evaluate.*` and `export.*` settings, e.g.
+    `["export.onnx.quantize=static_int8"]`; any other key is refused (SpecError), as the
+    trained weights belong to the spec they were trained with.
     """
     folder = Path(folder)
     quiet_tensorflow_import()
-    from genkit.spec import validate_dict
-    from genkit.train.run_folder import read_run_spec
+    from genkit.spec.loader import parse_override
+    from genkit.train.run_folder import load_run_spec
     from genkit.train.runner import FINAL_WEIGHTS, resume_command
 
-    spec = validate_dict(read_run_spec(folder))
+    trained = [text for text in overrides if parse_override(text)[0][0] not in AFTER_TRAINING]
+    if trained:
+        raise SpecError(
+            [
+                Problem(
+                    (),
+                    f"--set {trained[0]}: a finished run keeps the spec it was trained with; only evaluate.* and "
+                    "export.* settings apply to it.",
+                    "Train a new run with it instead: genkit run SPEC --set ...",
+                    "--set",
+                )
+            ]
+        )
+    spec = load_run_spec(folder, overrides).spec
     if not (folder / FINAL_WEIGHTS).is_file():
         raise GenkitError(f"{folder} has no {FINAL_WEIGHTS}: its training did not finish. Resume it with: {resume_command(folder)}")
     return Run(folder, spec, quiet=quiet)
@@ -172,7 +192,7 @@ class Run:
             from genkit.train import open_run as rebuild
 
             with _stdout(self.quiet):
-                self._prepared = rebuild(self.folder)
+                self._prepared = rebuild(self.folder, self.spec)
         return self._prepared
 
     @property

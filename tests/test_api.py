@@ -1,6 +1,7 @@
 """The Python API (`genkit.load_spec`, `train`, `open_run`, `Run`, `load_export`) on a tiny CVAE."""
 
 import contextlib
+import json
 import importlib
 import io
 import shutil
@@ -83,6 +84,22 @@ def test_export_never_silently_replaces_a_folder_that_is_not_its_export(trained,
     with pytest.raises(genkit.GenkitError, match="taken"):
         run.export(taken)
     assert (taken / "notes.txt").read_text() == "mine" and not (taken / "manifest.json").exists()
+
+
+def test_a_finished_run_takes_export_and_evaluate_overrides_and_refuses_the_rest(trained, tmp_path, capsys):
+    from genkit.cli import main
+
+    folder, path, run, _ = trained
+    out = tmp_path / "int8"
+    assert main(["export", str(run.folder), "--set", "export.onnx.quantize=dynamic_int8", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quantize"]["mode"] == "dynamic_int8"  # applied, not silently ignored
+    with pytest.raises(genkit.SpecError, match=r"model\.latent_dim=4: a finished run keeps the spec it was trained with"):
+        genkit.open_run(run.folder, overrides=["model.latent_dim=4"])
+    capsys.readouterr()
+    assert main(["export", str(path), "--set", "model.latent_dim=4", "--out", str(tmp_path / "no")]) == 2
+    assert "only evaluate.* and export.* settings apply" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
 
 
 def test_open_run_of_a_folder_that_is_not_a_run_says_so(tmp_path):

@@ -81,22 +81,21 @@ def _open_target(target: str, overrides, allow_outside_paths=False):
     """A run folder, or a spec whose newest finished run is used."""
     quiet_tensorflow()
     from genkit.api import open_run
+    from genkit.spec.loader import parse_override
     from genkit.train.run_folder import find_latest_run
 
+    overrides = list(overrides or [])
     if _is_run_dir(target):
-        if overrides:
-            raise GenkitError(
-                f"--set does not apply to a run folder ({target}): a run is evaluated and exported with the "
-                "spec it was trained with. Give the spec file instead to use its newest run."
-            )
-        return open_run(target)
+        return open_run(target, overrides=overrides)  # evaluate.* / export.* apply; others are refused
     from genkit.spec import load_spec
 
-    loaded = load_spec(target, overrides or [], allow_outside_paths=allow_outside_paths)
+    loaded = load_spec(target, overrides, allow_outside_paths=allow_outside_paths)
     run_dir = find_latest_run(loaded.spec)
     if run_dir is None:
         raise GenkitError(f"no finished run of '{loaded.spec.name}' under {loaded.spec.runs_dir}/. Train it first: genkit run {target}")
-    return open_run(run_dir)
+    # name and runs_dir only find the run; evaluate.* and export.* apply to it; open_run refuses the rest,
+    # which would otherwise be silently ignored (the run keeps the spec it was trained with).
+    return open_run(run_dir, overrides=[t for t in overrides if parse_override(t)[0][0] not in ("name", "runs_dir")])
 
 
 # --------------------------------------------------------------------------- commands

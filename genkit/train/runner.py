@@ -301,10 +301,10 @@ def _save_atomically(save, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def open_run(run_dir) -> Prepared:
-    """Rebuild a finished run from its folder: resolved spec, data, final weights."""
+def open_run(run_dir, spec=None) -> Prepared:
+    """Rebuild a finished run from its folder: resolved spec (or `spec`: it with evaluate/export changes), data, final weights."""
     run_dir = Path(run_dir)
-    spec = validate_dict(read_run_spec(run_dir))
+    spec = spec if spec is not None else validate_dict(read_run_spec(run_dir))
     weights = run_dir / FINAL_WEIGHTS
     if not weights.is_file():
         raise GenkitError(f"{run_dir} has no {FINAL_WEIGHTS}: its training did not finish. Resume it with: {resume_command(run_dir)}")
