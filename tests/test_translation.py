@@ -318,8 +318,8 @@ def test_run_exports_generators_that_translate_through_onnxruntime(family, tmp_p
         code = textwrap.dedent(
             f"""
             import sys
-            from genkit.runtime import translate_main
-            print(translate_main({str(tmp_path / "export")!r}, {str(tmp_path / "pngs")!r}, {str(tmp_path / "t.npz")!r}))
+            from genkit.runtime import input_main
+            print(input_main({str(tmp_path / "export")!r}, {str(tmp_path / "pngs")!r}, {str(tmp_path / "t.npz")!r}))
             leaked = [m for m in ("tensorflow", "keras", "tf2onnx", "onnx") if m in sys.modules]
             assert not leaked, leaked
             """

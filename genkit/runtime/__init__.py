@@ -18,7 +18,7 @@ from genkit.runtime.inputs import input_main
 from genkit.runtime.providers import make_session
 from genkit.runtime.sampler import Sampler, check_count
 
-__all__ = ["Sampler", "input_main", "make_session", "sample_main", "save_grid", "save_samples", "translate_main"]
+__all__ = ["Sampler", "input_main", "make_session", "sample_main", "save_grid", "save_samples"]
 
 
 def sample_main(
@@ -99,8 +99,6 @@ def sample_main(
     )
 
 
-# `genkit sample --input` was for translation exports only; the name stays for the scripts that call it.
-translate_main = input_main
 
 
 def _check_png_budget(n: int, image_shape, out) -> None:
