@@ -265,3 +265,22 @@ def test_resume_takes_a_run_folder_and_still_the_spec_form(tmp_path, monkeypatch
     for args in (["--resume", folder, str(path)], ["--resume", str(tmp_path / "other runs")], []):
         assert main(["run", *args]) == 2
         assert "--resume" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- interrupted_phase itself
+def test_an_exception_that_follows_a_ctrl_c_is_the_interrupt():
+    """TensorFlow's C++ can turn the KeyboardInterrupt into another exception (seen: SystemError,
+    ValueError from tf.data); after a SIGINT any exception is the interrupt, with the message."""
+    from genkit.train.interrupt import PhaseInterrupted, interrupted_phase
+
+    with pytest.raises(PhaseInterrupted, match="evaluate again"):
+        with interrupted_phase("evaluate again"):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                raise ValueError("Argument `structure` is a scalar") from None
+    with pytest.raises(ValueError, match="a real error"):  # no SIGINT: errors stay errors
+        with interrupted_phase("evaluate again"):
+            raise ValueError("a real error")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored

@@ -117,10 +117,31 @@ def interrupted_training(resume_hint: str, checkpoints: Path):
 @contextlib.contextmanager
 def interrupted_phase(message: str):
     """A Ctrl-C inside the block becomes `PhaseInterrupted(message)`: `message` says what was kept
-    and how to finish (`genkit evaluate RUN_FOLDER`, `genkit export RUN_FOLDER`)."""
+    and how to finish (`genkit evaluate RUN_FOLDER`, `genkit export RUN_FOLDER`).
+
+    A KeyboardInterrupt raised inside TensorFlow's C++ (building a tf.data pipeline, say) can come
+    out as another exception (`SystemError: ... returned a result with an exception set`, a
+    ValueError from a half-built structure). So the block notes every SIGINT it hears, and any
+    exception that follows one is the interrupt too, not a crash with exit code 1.
+    """
+    heard = []
+    previous = signal.getsignal(signal.SIGINT)
+    listening = threading.current_thread() is threading.main_thread() and callable(previous)
+    if listening:
+
+        def handler(signum, frame):
+            heard.append(signum)
+            previous(signum, frame)  # Python's handler: raises KeyboardInterrupt as before
+
+        signal.signal(signal.SIGINT, handler)
     try:
         yield
-    except KeyboardInterrupt as err:
+    except BaseException as err:
         if isinstance(err, (TrainingInterrupted, PhaseInterrupted)):
             raise
-        raise PhaseInterrupted(message) from None
+        if isinstance(err, KeyboardInterrupt) or (heard and isinstance(err, Exception)):
+            raise PhaseInterrupted(message) from None
+        raise
+    finally:
+        if listening:
+            signal.signal(signal.SIGINT, previous)
