@@ -117,3 +117,16 @@ class GANLoss(Section):
     feature_matching: FeatureMatchingSpec | None = Field(
         None, description="Feature matching on a discriminator layer (null: none)."
     )
+    diff_augment: list[Literal["translation", "cutout"]] = Field(
+        default_factory=list,
+        description="DiffAugment (Zhao et al. 2020): differentiable transforms applied to real and generated "
+        "images every time the discriminator sees them, in its own step and the generator's, so it cannot "
+        "memorise a small training set: translation (shift by up to 1/8 of the side) and/or cutout (blank a "
+        "square of half the side), filled with the low end of data.range. []: none.",
+    )
+    r1_gamma: float = Field(
+        0.0,
+        ge=0.0,
+        description="γ of the R1 penalty (Mescheder et al. 2018): γ/2·E‖∇ₓ l(x)‖² on real images added to the "
+        "discriminator's loss, which keeps it from growing steep around the data. 0: none.",
+    )

@@ -40,6 +40,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from genkit.augment import diff_augment
 from genkit.errors import Problem, SpecError, did_you_mean
 from genkit.losses import discriminator_loss, feature_matching_loss, generator_loss, js_divergence_lower_bound
 from genkit.manifest import ExportPlan, SamplingFacts
@@ -173,6 +174,9 @@ class GAN(GenerativeModel):
         self.feature_matching = spec.loss.feature_matching
         self.generator_loss_kind = spec.loss.generator_loss
         self.label_smoothing = float(spec.loss.label_smoothing)
+        self.augment_policies = tuple(spec.loss.diff_augment)
+        self.augment_fill = float(spec.data.range[0])  # the background of the data's range
+        self.r1_gamma = float(spec.loss.r1_gamma)
 
     def compile(self, optimizers: dict, jit_compile=False):
         """`optimizers`: role -> Keras optimizer (train.optimizers); Keras's own stays None."""
@@ -198,6 +202,10 @@ class GAN(GenerativeModel):
         labels = tf.concat([y, y], axis=0) if self.conditional else None  # (2B,)
         return judge_as_one_batch(lambda images: network(self._with_label(images, labels), training=training), real, fake)
 
+    def _augment(self, images):
+        """`images` through loss.diff_augment's transforms (training only; D's held-out scores see them plain)."""
+        return diff_augment(images, self.augment_policies, self.noise, fill=self.augment_fill)
+
     # -- the game ------------------------------------------------------------------------
     def train_step(self, data):
         x, y = unpack(data)
@@ -215,20 +223,31 @@ class GAN(GenerativeModel):
         """One descent step on L_D (eq. 1) for a sub-batch x of real images."""
         z = draw_latents(self.noise, tf.shape(x)[0], self.latent_dim)
         fake = self.generator(self._with_label(z, y), training=True)  # no gradient to G here
+        x, fake = self._augment(tf.cast(x, fake.dtype)), self._augment(fake)  # cast: R1 differentiates by x
+        logs = {}
         with tf.GradientTape() as tape:
-            ((real_logits, fake_logits),) = self._judge(self.discriminator, x, fake, y, training=True)
+            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+                input_tape.watch(x)
+                ((real_logits, fake_logits),) = self._judge(self.discriminator, x, fake, y, training=True)
+                real_sum = tf.reduce_sum(tf.cast(real_logits, "float32"))  # ∂Σ/∂x_i = ∂l(x_i)/∂x_i
             d_loss = discriminator_loss(real_logits, fake_logits, self.label_smoothing)
+            if self.r1_gamma > 0:
+                # R1 (Mescheder et al. 2018): γ/2 · E‖∇ₓ l(x)‖² on the real images.
+                slope = input_tape.gradient(real_sum, x)
+                logs["r1"] = 0.5 * self.r1_gamma * tf.reduce_mean(tf.reduce_sum(tf.square(slope), axis=[1, 2, 3]))
+                d_loss = d_loss + logs["r1"]
             scaled = scaled_loss(d_loss, self.discriminator_optimizer)
         norm = apply_update(self.discriminator_optimizer, tape, scaled, self.discriminator)
-        return {**_scores(real_logits, fake_logits), "d_loss": d_loss, "d_grad_norm": norm}
+        return {**_scores(real_logits, fake_logits), "d_loss": d_loss, "d_grad_norm": norm, **logs}
 
     def _generator_step(self, x_real, y):
         """One descent step on L_G, with the fakes judged beside `x_real` (batch statistics, feature matching)."""
         z = draw_latents(self.noise, tf.shape(x_real)[0], self.latent_dim)
         fm = self.feature_matching
         logs = {}
+        x_real = self._augment(x_real)
         with tf.GradientTape() as tape:
-            fake = self.generator(self._with_label(z, y), training=True)
+            fake = self._augment(self.generator(self._with_label(z, y), training=True))  # G learns through the transforms
             if fm is None:
                 ((_, fake_logits),) = self._judge(self.discriminator, x_real, fake, y, training=True)
                 g_loss = generator_loss(self.generator_loss_kind, fake_logits)
