@@ -168,3 +168,15 @@ def test_a_manifest_with_an_unknown_quantize_mode_is_refused(cvae, tmp_path):
     (out / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(GenkitError, match="quantize.mode"):
         load_manifest(out)
+
+
+def test_recording_feeds_keeps_every_batch_the_runtime_runs_and_stops_after(cvae, tmp_path):
+    """The public hook quantisation calibrates with: the batches each network ran, as fed."""
+    export_run(_with(cvae, quantize="none"), tmp_path / "export")
+    sampler = Sampler(tmp_path / "export")
+    with sampler.recording_feeds() as fed:
+        sampler.sample(5, seed=0)
+    assert list(fed) == ["decoder"]
+    assert [len(batch["y"]) for batch in fed["decoder"]] == [5] and list(fed["decoder"][0]["y"]) == [0, 1, 2, 3, 4]
+    sampler.sample(3, seed=0)
+    assert [len(batch["y"]) for batch in fed["decoder"]] == [5]  # nothing recorded after the block

@@ -105,20 +105,6 @@ def quantize_network(src: Path, dst: Path, mode: str, calibration: list[dict] | 
         quiet.setLevel(level)
 
 
-class _Recorder:
-    """A session that keeps a copy of every feed it runs (the calibration and parity batches)."""
-
-    def __init__(self, session):
-        self.session, self.feeds = session, []
-
-    def run(self, outputs, feeds):
-        self.feeds.append({name: np.array(value) for name, value in feeds.items()})
-        return self.session.run(outputs, feeds)
-
-    def __getattr__(self, name):
-        return getattr(self.session, name)
-
-
 def quantize_export(folder: Path, manifest: dict, mode: str, *, samples: int, seed: int, spec=None, data=None) -> dict:
     """Add the `mode` copies of the float32 export in `folder` (files and manifest written); returns the new manifest.
 
@@ -129,16 +115,13 @@ def quantize_export(folder: Path, manifest: dict, mode: str, *, samples: int, se
     entries = manifest["networks"]
     can_sample = manifest.get("sampling") is not None
     float32 = Sampler(folder, provider="cpu")  # CPU: as the parity check, independent of the exporting machine's GPU
-    # The Sampler's own sessions, wrapped while step 1 runs: the batches are exactly what the runtime feeds.
-    opened = dict(float32._sessions)
-    recorders = {network: _Recorder(session) for network, (session, _) in opened.items()}
-    float32._sessions.update({network: (recorders[network], dtypes) for network, (_, dtypes) in opened.items()})
-    calibration = _exercise(float32, data, seed, can_sample)
-    float32._sessions.update(opened)
+    # The batches are exactly what the runtime feeds each network while step 1 runs.
+    with float32.recording_feeds() as fed:
+        calibration = _exercise(float32, data, seed, can_sample)
 
     with phase(f"exporting: {mode} copies of {', '.join(entries)}"):
         for network, entry in entries.items():
-            batches = _spread(recorders[network].feeds if network in recorders else [], CALIBRATION_BATCHES)
+            batches = _spread(fed.get(network, []), CALIBRATION_BATCHES)
             source, target = folder / entry["file"], folder / quantized_file(network, mode)
             quantize_network(source, target, mode, batches)
             entry.update(float32_file=entry["file"], file=target.name, **_network_diff(source, target, batches[:4]))

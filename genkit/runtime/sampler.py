@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class Sampler:
 
         # Open every network the manifest uses now, so a missing file fails here.
         self._sessions = {}
+        self._recording: dict | None = None  # network -> the batches it ran, inside recording_feeds()
         self.provider: str | None = None
         self._translation = m.get("translation") or {}
         recognition = self.codes.recognition if self.codes else None
@@ -237,6 +239,16 @@ class Sampler:
         return np.clip(y, *self.value_range, out=y)
 
     # ------------------------------------------------------------------ helpers
+    @contextlib.contextmanager
+    def recording_feeds(self):
+        """Inside the block, every batch each network runs is kept: yields {network: [feeds, ...]}, what
+        the runtime really feeds its sessions (quantisation calibrates and checks parity on these)."""
+        self._recording = {}
+        try:
+            yield self._recording
+        finally:
+            self._recording = None
+
     def _images(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.shape[1:] != self.image_shape:
@@ -354,11 +366,13 @@ class Sampler:
         session, dtypes = self._sessions[network]
         feeds = {name: value.astype(dtypes[name], copy=False) for name, value in feeds.items()}
         total = len(next(iter(feeds.values())))
+        chunks = []
         try:
-            chunks = [
-                session.run(outputs, {name: value[i : i + batch_size] for name, value in feeds.items()})
-                for i in range(0, max(total, 1), batch_size)  # one (empty) run when total == 0
-            ]
+            for i in range(0, max(total, 1), batch_size):  # one (empty) run when total == 0
+                batch = {name: value[i : i + batch_size] for name, value in feeds.items()}
+                if self._recording is not None:
+                    self._recording.setdefault(network, []).append({name: np.array(v) for name, v in batch.items()})
+                chunks.append(session.run(outputs, batch))
         except ORT_ERRORS as exc:
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise GenkitError(
