@@ -1,0 +1,85 @@
+"""benchmarks/quality.py: the twins are plain Keras, and the harness scores both sides end to end."""
+
+import ast
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("quality")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_twins_import_no_genkit_module():
+    tree = ast.parse((BENCHMARKS / "quality_twins.py").read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert "keras" in imported
+    assert not [m for m in imported if m.split(".")[0] in ("genkit", "_ratio", "train_overhead")]
+
+
+def test_a_twin_goes_back_to_the_weights_of_an_earlier_time(quality):
+    twin = quality.quality_twins.build("cvae", (28, 28, 1), 10, seed=0)
+    x = np.random.default_rng(0).random((256, 28, 28, 1)).astype("float32")
+    y = np.arange(256) % 10
+    first = twin.fit_for(x, y, 0.0)  # one step, and the tracing
+    assert first["steps"] == 1 and not twin.snapshots
+    trained = twin.fit_for(x, y, 1.0, snapshot_every=0.05)  # training goes on from there
+    assert len(twin.snapshots) >= 2 and trained["steps"] > 2 and trained["train_seconds"] > first["train_seconds"] + 1
+    at, steps, weights = twin.snapshots[0]
+    back = twin.match(at + 1e-6, lambda s: pytest.fail("no training needed"))
+    assert back == {"train_seconds": at, "steps": steps} and first["train_seconds"] < at < trained["train_seconds"]
+    assert all(np.array_equal(a, b) for a, b in zip(twin.get_weights(), weights))
+    # A later time than trained: the twin trains on for the missing seconds.
+    more = twin.match(trained["train_seconds"] + 0.5, lambda s: {"asked": s})
+    assert more["asked"] == pytest.approx(0.5)
+
+
+def test_harness_scores_genkit_and_the_twin_at_equal_wall_time(quality, tmp_path, capsys):
+    # A tiny (untrained) classifier as the feature extractor keeps the test from training genkit's CNN.
+    classifier = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu", name="features"),
+            keras.layers.Dense(10),
+        ]
+    )
+    classifier.save(tmp_path / "tiny.keras")
+    out = tmp_path / "quality.json"
+    rows = quality.main(
+        [
+            "--only", "cvae", "--max-minutes", "0.01", "--n", "100",
+            "--set", f"evaluate.feature_extractor={tmp_path / 'tiny.keras'}",
+            "--scratch", str(tmp_path / "scratch"), "--out", str(out),
+        ]
+    )
+    (row,) = rows
+    assert row["family"] == "cvae" and row["order"] == "genkit, twin"
+    for side in ("genkit", "twin"):
+        scores = row[side]
+        assert scores["n"] == 100 and scores["reference"] == 1000  # the offline test split
+        assert math.isfinite(scores["fid"]) and scores["fid"] >= 0
+        assert 0 <= scores["class_accuracy"] <= 1 and 0 < scores["mode_coverage"] <= 1
+    # The twin trains at least as long as genkit did (it stops at the first step past the budget).
+    assert row["twin"]["train_seconds"] >= row["genkit"]["train_seconds"] > 0 and row["twin"]["steps"] >= 1
+    assert Path(row["genkit"]["export"], "manifest.json").is_file()
+    assert json.loads(out.read_text())[0]["genkit"]["fid"] == row["genkit"]["fid"]
+    printed = capsys.readouterr().out
+    genkit_line = next(line for line in printed.splitlines() if line.startswith("| cvae | cvae_mnist (genkit)"))
+    assert f"{row['genkit']['fid']:.1f}" in genkit_line and f"{row['genkit']['class_accuracy']:.3f}" in genkit_line
+    assert "keras.io twin" in printed and "load average before genkit" in printed
