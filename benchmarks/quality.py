@@ -33,6 +33,7 @@ after genkit's run it goes back to the last copy not later than genkit's time, o
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -44,30 +45,48 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _ratio import tensorflow  # noqa: E402
+from _ratio import tensorflow
 
 tensorflow()  # first, so TensorFlow's start-up chatter is filtered
 
-import numpy as np  # noqa: E402
-import quality_twins  # noqa: E402
+import numpy as np
+import quality_twins
 
-from genkit.data import load_data  # noqa: E402
-from genkit.evaluate.classifier import class_accuracy  # noqa: E402
-from genkit.evaluate.distribution import (  # noqa: E402
+from genkit.data import load_data
+from genkit.evaluate.classifier import class_accuracy
+from genkit.evaluate.distribution import (
     frechet_distance,
     kernel_inception_distance,
     mode_coverage,
     precision_recall,
 )
-from genkit.evaluate.export_eval import ExportedModel  # noqa: E402
-from genkit.evaluate.sample_quality import draw_samples, labelled_data, load_extractor  # noqa: E402
-from genkit.runtime import Sampler  # noqa: E402
-from genkit.spec import load_spec  # noqa: E402
+from genkit.evaluate.export_eval import ExportedModel
+from genkit.evaluate.sample_quality import draw_samples, labelled_data, load_extractor
+from genkit.runtime import Sampler
+from genkit.spec import load_spec
 
-SPECS = {"cvae": "cvae_mnist", "cgan": "cgan_mnist", "dcgan": "dcgan_mnist", "wgan_gp": "wgan_gp_mnist", "ddpm_cond": "ddpm_cond_mnist"}
+SPECS = {
+    "cvae": "cvae_mnist",
+    "cgan": "cgan_mnist",
+    "dcgan": "dcgan_mnist",
+    "wgan_gp": "wgan_gp_mnist",
+    "ddpm_cond": "ddpm_cond_mnist",
+}
 # What a shipped spec's training took here (issue 16), for a twin that trains before genkit does.
 EXPECTED_SECONDS = {"cvae": 92, "cgan": 341, "dcgan": 276, "wgan_gp": 400, "ddpm_cond": 1200}
-COLUMNS = ["family", "side", "train s", "FID", "KID", "precision", "recall", "modes", "class acc", "sample s", "load 1 min"]
+COLUMNS = [
+    "family",
+    "side",
+    "train s",
+    "FID",
+    "KID",
+    "precision",
+    "recall",
+    "modes",
+    "class acc",
+    "sample s",
+    "load 1 min",
+]
 
 
 class TwinModel:
@@ -94,7 +113,9 @@ def score(model, data, spec, n: int, seed: int) -> dict:
     out["fid"] = frechet_distance(f_ref, f_fake)
     kid = kernel_inception_distance(f_ref, f_fake, subset_size=min(1000, max(m // 2, 2)), seed=seed)
     out.update(kid=kid["mean"], kid_std=kid["std"])
-    out.update({k: v for k, v in precision_recall(f_ref, f_fake[:m], k=spec.evaluate.precision_recall_k).items() if k != "k"})
+    out.update(
+        {k: v for k, v in precision_recall(f_ref, f_fake[:m], k=spec.evaluate.precision_recall_k).items() if k != "k"}
+    )
     coverage = mode_coverage(extractor.predict_modes(fake), extractor.num_modes)
     out.update(mode_coverage=coverage["coverage"], mode_entropy=coverage["entropy"])
     if model.conditional:
@@ -116,18 +137,27 @@ def genkit_train(family: str, scratch: Path, overrides: list) -> dict:
     log = scratch / f"{name}.log"
     with open(log, "w") as out:
         start = time.monotonic()
-        code = subprocess.call(["genkit", "train", str(spec_path), *sets], stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        code = subprocess.call(
+            ["genkit", "train", str(spec_path), *sets], stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
         process_seconds = time.monotonic() - start
         run = sorted((runs / name).glob("*/run.json"))
         if code == 0 and run:
             code = subprocess.call(
                 ["genkit", "export", str(run[-1].parent), "--out", str(export), "--force"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
             )
     if code != 0 or not run:
         raise SystemExit(f"genkit's {name} failed (exit {code}); its log: {log}")
     facts = json.loads(run[-1].read_text())
-    return {"train_seconds": float(facts["train_seconds"]), "process_seconds": process_seconds, "run": str(run[-1].parent), "export": str(export)}
+    return {
+        "train_seconds": float(facts["train_seconds"]),
+        "process_seconds": process_seconds,
+        "run": str(run[-1].parent),
+        "export": str(export),
+    }
 
 
 def twin_train(twin, data, data_range, seconds: float, *, snapshots: bool = False) -> dict:
@@ -154,14 +184,25 @@ def measure(family: str, index: int, args, scratch: Path) -> dict:
     data = labelled_data(spec, load_data(spec.data, spec.seed))  # the split genkit trains on; labels for the evaluator
     twin = quality_twins.build(family, data.x_train.shape[1:], data.num_classes, seed=spec.seed)
     genkit_first = index % 2 == 0
-    row = {"family": family, "spec": SPECS[family], "order": "genkit, twin" if genkit_first else "twin, genkit", "n": args.n}
+    spec_text = (REPO / "specs" / f"{SPECS[family]}.yaml").read_bytes()
+    row = {
+        "family": family,
+        "spec": SPECS[family],
+        "spec_sha1": hashlib.sha1(spec_text).hexdigest(),  # the specs change: which one was measured
+        "overrides": overrides,
+        "order": "genkit, twin" if genkit_first else "twin, genkit",
+        "n": args.n,
+    }
     print(f"{family}: {row['order']} (data: {data.origin}, {len(data.x_train):,} training images)", flush=True)
 
     def run_genkit():
         row["load_genkit"] = [load("before genkit"), None]
         row["genkit"] = genkit_train(family, scratch, overrides)
         row["load_genkit"][1] = load("after genkit")
-        print(f"  genkit trained {row['genkit']['train_seconds']:.0f} s ({row['genkit']['process_seconds']:.0f} s with start-up)", flush=True)
+        print(
+            f"  genkit trained {row['genkit']['train_seconds']:.0f} s ({row['genkit']['process_seconds']:.0f} s with start-up)",
+            flush=True,
+        )
 
     if genkit_first:
         run_genkit()
@@ -195,7 +236,10 @@ def guidance_curve(export, data, spec, args) -> list:
             model = ExportedModel(sampler, guidance_scale=scale, steps=steps)
             s = score(model, data, spec, args.curve_n, spec.seed)
             points.append({"steps": steps, "guidance_scale": scale, **s})
-            print(f"  curve: steps {steps:>3}, guidance {scale:>4}: FID {s['fid']:.1f}, class accuracy {s['class_accuracy']:.3f}", flush=True)
+            print(
+                f"  curve: steps {steps:>3}, guidance {scale:>4}: FID {s['fid']:.1f}, class accuracy {s['class_accuracy']:.3f}",
+                flush=True,
+            )
     return points
 
 
@@ -223,8 +267,21 @@ def table(rows: list) -> str:
 
 def curve_table(points: list) -> str:
     lines = ["| steps | guidance scale | FID | class acc | modes |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {p['steps']} | {p['guidance_scale']} | {p['fid']:.1f} | {p['class_accuracy']:.3f} | {p['mode_coverage']:.2f} |" for p in points]
+    lines += [
+        f"| {p['steps']} | {p['guidance_scale']} | {p['fid']:.1f} | {p['class_accuracy']:.3f} | {p['mode_coverage']:.2f} |"
+        for p in points
+    ]
     return "\n".join(lines)
+
+
+def _worktree() -> dict:
+    """The commit and the uncommitted files of genkit's tree: what the genkit side ran."""
+
+    def git(*a):
+        return subprocess.run(["git", *a], check=False, capture_output=True, text=True, cwd=REPO).stdout
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "changed": changed}
 
 
 def main(argv=None) -> list:
@@ -241,11 +298,15 @@ def main(argv=None) -> list:
     args = parser.parse_args(argv)
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="genkit-quality-"))
     scratch.mkdir(parents=True, exist_ok=True)
-    print(f"scratch folder: {scratch}; CPU cores: {os.cpu_count()}; "
-          f"TF threads: intra {os.environ.get('TF_NUM_INTRAOP_THREADS', 'default')}, inter {os.environ.get('TF_NUM_INTEROP_THREADS', 'default')}")
+    print(
+        f"scratch folder: {scratch}; CPU cores: {os.cpu_count()}; "
+        f"TF threads: intra {os.environ.get('TF_NUM_INTRAOP_THREADS', 'default')}, inter {os.environ.get('TF_NUM_INTEROP_THREADS', 'default')}"
+    )
+    tree = _worktree()
+    print(f"genkit: {tree['commit']}; uncommitted changes in: {', '.join(tree['changed']) or 'none'}")
     rows = []
     for index, family in enumerate(args.only or list(SPECS)):
-        rows.append(measure(family, index, args, scratch))
+        rows.append({**measure(family, index, args, scratch), "genkit_tree": tree})
         if args.out:
             args.out.write_text(json.dumps(rows, indent=2))
     print()

@@ -547,7 +547,9 @@ class ConditionalDDPM(Twin):
         self.denoise = tf.function(lambda x, t, y: self.ema_network([x, t, y], training=False))  # traced once
 
     def compile_twin(self):
-        self.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate), loss=keras.losses.MeanSquaredError())
+        self.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate), loss=keras.losses.MeanSquaredError()
+        )
 
     @property
     def metrics(self):
@@ -561,7 +563,10 @@ class ConditionalDDPM(Twin):
         labels = ops.where(dropped, self.num_classes, labels)  # the null label, for guidance
         t = keras.random.randint((batch_size,), 0, self.timesteps, seed=self.seed_generator)
         noise = keras.random.normal(ops.shape(images), seed=self.seed_generator)
-        noisy = ops.take(self.sqrt_ac, t)[:, None, None, None] * images + ops.take(self.sqrt_1m_ac, t)[:, None, None, None] * noise
+        noisy = (
+            ops.take(self.sqrt_ac, t)[:, None, None, None] * images
+            + ops.take(self.sqrt_1m_ac, t)[:, None, None, None] * noise
+        )
         with tf.GradientTape() as tape:
             loss = self.loss(noise, self.network([noisy, t, labels], training=True))
         grads = tape.gradient(loss, self.network.trainable_weights)

@@ -63,9 +63,18 @@ def test_harness_scores_genkit_and_the_twin_at_equal_wall_time(quality, tmp_path
     out = tmp_path / "quality.json"
     rows = quality.main(
         [
-            "--only", "cvae", "--max-minutes", "0.01", "--n", "100",
-            "--set", f"evaluate.feature_extractor={tmp_path / 'tiny.keras'}",
-            "--scratch", str(tmp_path / "scratch"), "--out", str(out),
+            "--only",
+            "cvae",
+            "--max-minutes",
+            "0.01",
+            "--n",
+            "100",
+            "--set",
+            f"evaluate.feature_extractor={tmp_path / 'tiny.keras'}",
+            "--scratch",
+            str(tmp_path / "scratch"),
+            "--out",
+            str(out),
         ]
     )
     (row,) = rows
