@@ -32,6 +32,7 @@ __all__ = [
     "draw_samples",
     "drop_labels",
     "label_embedding",
+    "min_snr_weights",
     "noised",
     "predictor",
 ]
@@ -118,6 +119,9 @@ def denoising_losses(denoiser, x0, y, *, diffusion, coefficients, null_class, se
         coefficients: (√ᾱ, √(1 − ᾱ)) of the schedule as (T,) float32 tensors.
         null_class: the "no label" class of a conditional model (y is then given), else None.
         seed: the model's seed generator for t, ε and the label dropout.
+
+    With `diffusion.min_snr_gamma`, each loss is weighted by `min_snr_weights` (train and validation
+    alike: the reported loss is the one minimised).
     """
     n = ops.shape(x0)[0]
     # 1. t ~ U{0, …, T−1}, ε ~ N(0, I).
@@ -133,7 +137,25 @@ def denoising_losses(denoiser, x0, y, *, diffusion, coefficients, null_class, se
     # 4. ‖target − f(x_t, t)‖², mean over values (float32 under mixed precision too).
     output = ops.cast(denoiser(inputs, training=training), "float32")
     losses = ops.mean(ops.reshape(ops.square(target - output), (n, -1)), axis=1)
+    if diffusion.min_snr_gamma is not None:
+        losses = losses * min_snr_weights(t, *coefficients, diffusion.min_snr_gamma, diffusion.prediction)
     return losses, t
+
+
+def min_snr_weights(t, sqrt_ab, sqrt_one_minus_ab, gamma: float, prediction: str):
+    """(B,) Min-SNR-γ loss weights (Hang et al., "Efficient Diffusion Training via Min-SNR Weighting
+    Strategy", ICCV 2023): min(SNR_t, γ) / SNR_t for ε, min(SNR_t, γ) / (SNR_t + 1) for v.
+
+    Both equal min(SNR_t, γ) on the x_0 error the prediction implies, so the low-noise timesteps, whose
+    ε targets are easy but plentiful, no longer dominate the gradient of a short run. The ε weight is
+    written min(1, γ / SNR_t) so a schedule whose last ᾱ is 0 (SNR 0) gets weight 1, not 0/0.
+    """
+    a = ops.take(sqrt_ab, t)
+    b = ops.take(sqrt_one_minus_ab, t)
+    snr = ops.square(a) / ops.maximum(ops.square(b), 1e-12)
+    if prediction == "epsilon":
+        return ops.minimum(1.0, gamma / ops.maximum(snr, 1e-12))
+    return ops.minimum(snr, gamma) / (snr + 1.0)
 
 
 def predictor(network, shape, conditional: bool):

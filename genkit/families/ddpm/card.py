@@ -12,7 +12,8 @@ __all__ = ["CARD", "DiffusionLoss"]
 
 class DiffusionLoss(Section):
     """The simple objective of Ho et al. 2020 (eq. 14): the mean squared error between the denoiser's
-    output and its target (model.diffusion.prediction) at a uniformly drawn timestep. No options."""
+    output and its target (model.diffusion.prediction) at a uniformly drawn timestep. No options here:
+    its one weighting, Min-SNR-γ, is model.diffusion.min_snr_gamma (shared with latent_diffusion)."""
 
 
 def starter(dataset, shape):

@@ -10,7 +10,8 @@ x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε in closed form (eq. 4), and minimise
 
     L_simple = E ‖target − f_θ(x_t, t)‖²        target = ε, or v = √ᾱ_t ε − √(1 − ᾱ_t) x_0
 
-(eq. 14, averaged over pixels). The user declares the denoiser as a graph on inputs `x`
+(eq. 14, averaged over pixels), each example's term weighted by min(SNR_t, γ) / SNR_t (ε) or
+min(SNR_t, γ) / (SNR_t + 1) (v) with `model.diffusion.min_snr_gamma` (Hang et al. 2023). The user declares the denoiser as a graph on inputs `x`
 (the noisy image) and `t` (the timestep index, float32); the schedule and the sampler maths
 are NumPy (`genkit.schedules`), shared with the TensorFlow-free runtime; the objective, the
 denoiser's wrapping and the sampling calls are `genkit.modeling.diffusion`, shared with the
