@@ -71,7 +71,8 @@ def sample_scores(model, data, spec, wanted, protocol: dict, *, reference: str =
     if getattr(model, "fit_prior", None) is not None:
         # Autoencoders fit a Gaussian to their codes; a VAE fits one only where the spec's prior asks.
         with phase(f"evaluating: the sampling prior (fitted to the codes of {len(data.x_train):,} training images unless N(0, I))"):
-            prior = model.fit_prior(data.x_train)
+            # A conditional VAE encodes its codes with their labels.
+            prior = model.fit_prior(data.x_train, data.y_train) if model.conditional else model.fit_prior(data.x_train)
         protocol["sampling"] = describe_prior(prior)
 
     distribution_scores = [m for m in ("fid", "kid", "precision_recall", "mode_coverage") if m in wanted]

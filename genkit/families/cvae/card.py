@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from genkit.spec.card import ExportCard, FamilyCard
 from genkit.spec.loss_sections import VAELoss, check_kl_options_combine
+from genkit.spec.prior_section import PriorSection, check_prior_components
 from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
 
 __all__ = ["CARD"]
@@ -41,6 +42,8 @@ CARD = FamilyCard(
     logs=("loss", "reconstruction", "kl", "neg_elbo", "mutual_information", "total_correlation", "dimension_wise_kl"),
     loss_networks={"kl": "encoder"},
     export=ExportCard(networks=("decoder", "encoder"), sampling="prior"),
-    rules=(check_kl_options_combine,),
+    # The vae's sampling prior: z ~ N(0, I), or a density fitted to the codes of the training images.
+    sections={"prior": PriorSection},
+    rules=(check_kl_options_combine, check_prior_components),
     starter=starter,
 )

@@ -1,56 +1,16 @@
-"""The vae family's card: a variational autoencoder. Its mathematics are in model.py."""
+"""The vae family's card: a variational autoencoder. Its mathematics are in model.py.
+
+Its sampling prior (the `prior` section) is shared with the cvae card: genkit/spec/prior_section.py.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
-
-from genkit.errors import Problem
 from genkit.spec.card import ExportCard, FamilyCard
 from genkit.spec.loss_sections import VAELoss, check_kl_options_combine
-from genkit.spec.section import Section, changed
+from genkit.spec.prior_section import PriorSection, check_prior_components
 from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
 
-__all__ = ["CARD", "PriorSection"]
-
-MAX_COMPONENTS = 1024  # the manifest's cap (genkit.manifest MAX_MIXTURE_COMPONENTS)
-
-
-class PriorSection(Section):
-    """The distribution sampling draws z from: N(0, I), or a density fitted to the training images' codes.
-
-    The KL term always uses N(0, I). But the codes of the training images (the aggregate
-    posterior q(z), their posterior means) need not fill N(0, I): a small latent space leaves
-    regions N(0, I) covers that decode to one class or to blur. A density fitted to the codes
-    after training ("ex-post density estimation": Ghosh et al., 'From variational to
-    deterministic autoencoders', ICLR 2020, sec. 4; Dai & Wipf, 'Diagnosing and enhancing VAE
-    models', ICLR 2019) draws where the decoder was trained.
-    """
-
-    kind: Literal["standard_normal", "gaussian", "mixture"] = Field(
-        "standard_normal",
-        description="standard_normal: z ~ N(0, I), the VAE's own prior. gaussian: a full-covariance Gaussian fitted "
-        "to the posterior means of up to 10,000 training images. mixture: a Gaussian mixture of `components` "
-        "full-covariance Gaussians fitted to them (EM, scikit-learn, seeded by `seed`). evaluate's sample scores, "
-        "the export (manifest `prior`), `genkit sample`, `serve` and `explore` all draw from it.",
-    )
-    components: int = Field(
-        10, ge=1, le=MAX_COMPONENTS, description="kind mixture: the number of Gaussians (about the number of classes)."
-    )
-
-
-def check_prior_components(spec):
-    """prior.components means something for a mixture only; beside another kind it would be ignored."""
-    if spec.prior.kind != "mixture" and changed(spec.prior, "components"):
-        return [
-            Problem(
-                ("prior", "components"),
-                f"is set but prior.kind is {spec.prior.kind!r}; only a mixture has components.",
-                "Set prior.kind: mixture, or remove prior.components.",
-            )
-        ]
-    return []
+__all__ = ["CARD", "PriorSection"]  # PriorSection re-exported: its home moved to genkit.spec.prior_section
 
 
 def starter(dataset, shape):

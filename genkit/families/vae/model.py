@@ -50,7 +50,7 @@ so the objective becomes
 
 and after training `decoder(z, y)` draws class y for any z ~ N(0, I).
 
-Sampling prior (the spec's `prior` section, vae only; Ghosh et al., "From variational to
+Sampling prior (the spec's `prior` section; Ghosh et al., "From variational to
 deterministic autoencoders", ICLR 2020, sec. 4; Dai & Wipf, "Diagnosing and enhancing VAE
 models", ICLR 2019). The KL term pulls each q(z|x) towards N(0, I), but their average, the
 aggregate posterior q(z) = E_x q(z|x), need not equal N(0, I): in a 2-D latent space it sits
@@ -61,7 +61,8 @@ Gaussian or a k-component Gaussian mixture
     p̂(z) = Σ_k w_k N(z; m_k, L_k L_kᵀ)        (EM, k-means start seeded by the spec seed)
 
 and `sample`, the evaluation's sample scores and the export (the manifest's `prior`) draw
-from it instead of N(0, I).
+from it instead of N(0, I). A conditional VAE encodes the images with their labels, fits one
+density to all the codes and decodes its draws with the asked-for labels.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class VAE(GenerativeModel):
         # The rules refuse a warm-up beside a capacity, so one ramp schedules the KL term.
         ramp_epochs = self.capacity.epochs if self.capacity is not None else spec.loss.kl_warmup_epochs
         self.kl_ramp_steps = ramp_epochs * steps_per_epoch
-        # What sampling draws z from: the spec's `prior` section (vae only; a cvae has none and draws N(0, I)).
+        # What sampling draws z from: the spec's `prior` section (vae and cvae; absent: N(0, I)).
         sampling_prior = getattr(spec, "prior", None)
         self.prior_kind = sampling_prior.kind if sampling_prior is not None else "standard_normal"
         self.prior_components = sampling_prior.components if sampling_prior is not None else None
@@ -231,15 +232,21 @@ class VAE(GenerativeModel):
         return self.decoder(self._decoder_inputs(z_mean, y), training=training)
 
     # -- sampling ------------------------------------------------------------------------
-    def fit_prior(self, x_train) -> dict:
+    def fit_prior(self, x_train, y_train=None) -> dict:
         """The prior `sample` and the export draw from, as the manifest's `prior`.
 
         standard_normal: N(0, I), nothing fitted. gaussian / mixture: fitted to the posterior
-        means of up to 10,000 training images (see the module docs).
+        means of up to 10,000 training images (see the module docs); a conditional VAE encodes
+        them with their labels `y_train`.
         """
         if self.prior_kind == "standard_normal":
             return {"kind": "standard_normal"}
-        z_mean, _ = predict_batches(self.encoder, x_train[:PRIOR_FIT_IMAGES])
+        images = x_train[:PRIOR_FIT_IMAGES]
+        if self.conditional:
+            if y_train is None:
+                raise ValueError("a conditional VAE encodes its training images with their labels: call fit_prior(x_train, y_train).")
+            images = [images, np.asarray(y_train[:PRIOR_FIT_IMAGES], "int32")]
+        z_mean, _ = predict_batches(self.encoder, images)
         if self.prior_kind == "gaussian":
             prior = fit_gaussian(z_mean)
         else:
@@ -256,7 +263,11 @@ class VAE(GenerativeModel):
         if self.fitted_prior is None:
             raise RuntimeError(f"this VAE samples from a {self.prior_kind} fitted to its codes: call fit_prior(x_train) first.")
         z = self.fitted_prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim) float32, as the runtime draws
-        return predict_batches(self.decoder, z)
+        if not self.conditional:
+            return predict_batches(self.decoder, z)
+        # The labels as decode_prior_draws gives them: the given ones, or 0 … K−1 in turn, cycled to n.
+        y = np.resize(np.asarray(labels if labels is not None else np.arange(self.num_classes), "int32"), n)
+        return predict_batches(self.decoder, [z, y])
 
     # -- what the trainer, exporter and inspector ask -------------------------------------
     def networks(self) -> dict:
@@ -295,7 +306,7 @@ class VAE(GenerativeModel):
             networks={"decoder": self.decoder, "encoder": self.encoder},
             outputs={"decoder": ["x"], "encoder": ["z_mean", "z_log_var"]},
             latent_dim=self.latent_dim,
-            prior=self.fit_prior(x_train),
+            prior=self.fit_prior(x_train, y_train if self.conditional else None),
             sampling=manifest.SamplingFacts(network="decoder", latent_input="z", label_input=label, output="x"),
             encoding=manifest.EncodingFacts(network="encoder", image_input="x", label_input=label, outputs=["z_mean", "z_log_var"]),
             latent_kl=self.latent_kl(x_train, y_train if self.conditional else None),
