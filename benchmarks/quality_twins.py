@@ -276,8 +276,9 @@ class DCGAN(Twin):
         super().__init__(image_shape, num_classes, seed, **kwargs)
         h, w, c = self.image_shape
         # keras.io's three stride-2 convolutions each side take 64x64 faces to 8x8; two take
-        # 28x28 digits to 7x7. Its generator's widths (128, 256 at full size, a 5x5 output
-        # conv) made 0.5 steps/s here; the discriminator's (64, 128) mirrored make ~10x that.
+        # 28x28 digits to 7x7, the last one of the generator making the image (keras.io adds
+        # a 5x5 conv at full size: with its widths, 0.5 steps/s here; with widths 128, 64 and
+        # that conv, 1.2 steps/s against genkit's 2.9 in one run, FID 440 against 265).
         self.discriminator = keras.Sequential(
             [
                 keras.Input(self.image_shape),
@@ -296,11 +297,9 @@ class DCGAN(Twin):
                 keras.Input((self.latent_dim,)),
                 layers.Dense((h // 4) * (w // 4) * 128),
                 layers.Reshape((h // 4, w // 4, 128)),
-                layers.Conv2DTranspose(128, 4, strides=2, padding="same"),
-                layers.LeakyReLU(negative_slope=0.2),
                 layers.Conv2DTranspose(64, 4, strides=2, padding="same"),
                 layers.LeakyReLU(negative_slope=0.2),
-                layers.Conv2D(c, 5, padding="same", activation="sigmoid"),
+                layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="sigmoid"),
             ],
             name="generator",
         )
