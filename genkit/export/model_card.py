@@ -98,7 +98,9 @@ def _snippet(m: dict) -> list[str]:
     ]
     if m.get("prior", {}).get("kind") == "gaussian":
         lines.append('z = np.asarray(m["prior"]["mean"]) + z @ np.asarray(m["prior"]["scale_tril"]).T')
-    if m.get("prior", {}).get("kind") == "mixture":  # a component per sample, then its Gaussian
+    if m.get("prior", {}).get("kind") == "mixture" and m["prior"].get("per_class"):  # the label's Gaussian
+        lines.append('p = m["prior"]; c = np.arange(16) % m["data"]["num_classes"]  # the labels fed below')
+    elif m.get("prior", {}).get("kind") == "mixture":  # a component per sample, then its Gaussian
         lines.append('p = m["prior"]; c = np.random.default_rng(1).choice(len(p["weights"]), 16, p=p["weights"])')
         lines.append('z = np.asarray(p["means"])[c] + np.einsum("nij,nj->ni", np.asarray(p["scale_trils"])[c], z)')
     lines.append('feeds = {s["latent_input"]: z.astype(np.float32)}')

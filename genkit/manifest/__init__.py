@@ -6,7 +6,8 @@
      "data": {"shape": [28, 28, 1], "range": [0.0, 1.0], "num_classes": 10},
      "latent_dim": 16,
      "prior": {"kind": "standard_normal"},          # "normal" (std), "uniform" (low, high), "gaussian" (mean, scale_tril),
-                                                     # "mixture" (weights, means, scale_trils: one per component)
+                                                     # "mixture" (weights, means, scale_trils: one per component;
+                                                     # per_class true: one per class, the label picks it)
      "sampling": {"network": "decoder", "latent_input": "z", "label_input": "y",
                   "output": "x"},                    # label_input null: unconditional;
                                                      # sampling null: cannot sample

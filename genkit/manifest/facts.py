@@ -101,7 +101,8 @@ class DataFacts(_Open):
 
 class PriorFacts(_Open):
     """`prior`: N(0, I); N(0, std² I); U(low, high) per number; a fitted N(mean, scale_tril scale_tril^T);
-    or a fitted mixture Σ_k weights[k] N(means[k], scale_trils[k] scale_trils[k]^T)."""
+    or a fitted mixture Σ_k weights[k] N(means[k], scale_trils[k] scale_trils[k]^T). A mixture with
+    `per_class: true` has a component per class (data.num_classes) and a sample's label picks it."""
 
     kind: Literal[PRIOR_KINDS]  # type: ignore[valid-type]
     std: Optional[Number] = Field(None, gt=0)
@@ -114,6 +115,7 @@ class PriorFacts(_Open):
     )
     means: list[list[Number]] | None = Field(None, max_length=MAX_MIXTURE_COMPONENTS)
     scale_trils: list[list[list[Number]]] | None = Field(None, max_length=MAX_MIXTURE_COMPONENTS)
+    per_class: StrictBool | None = None
 
     @model_validator(mode="after")
     def _parameters(self):
@@ -129,6 +131,8 @@ class PriorFacts(_Open):
                 raise ValueError(f"prior 'mixture' has {len(weights)} weights but {len(self.means)} means and {len(self.scale_trils)} scale_trils")
             if abs(math.fsum(weights) - 1.0) > 1e-6:
                 raise ValueError(f"prior 'mixture' weights sum to {math.fsum(weights):.6g}; expected 1")
+        if self.per_class and self.kind != "mixture":
+            raise ValueError(f"prior {self.kind!r} has per_class; only a mixture has a component per class")
         return self
 
 
@@ -401,6 +405,13 @@ class Manifest(_Open):
             square = all(len(tril) == d and all(len(r) == d for r in tril) for tril in p.scale_trils)
             if any(len(m) != d for m in p.means) or not square:
                 raise ValueError(f"prior 'mixture' needs means ({k}, {d}) and scale_trils ({k}, {d}, {d}) for latent_dim {d}")
+        if p is not None and p.per_class:
+            labelled = self.sampling is not None and self.sampling.label_input is not None
+            if not labelled or len(p.weights) != self.data.num_classes:
+                raise ValueError(
+                    f"prior 'mixture' with per_class has {len(p.weights)} components; expected one per class of a "
+                    f"conditional export (sampling.label_input set, data.num_classes {self.data.num_classes})"
+                )
         return self
 
     @model_validator(mode="after")

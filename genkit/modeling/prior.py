@@ -1,4 +1,4 @@
-"""Drawing from a latent-variable model's prior: samples, per-epoch grids, a fitted Gaussian or mixture."""
+"""Drawing from a latent-variable model's prior: samples, per-epoch grids, a fitted Gaussian, mixture or Gaussian per class."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from genkit.nets.inference import predict_batches
 
-__all__ = ["PRIOR_FIT_IMAGES", "decode_prior_draws", "describe_prior", "fit_gaussian", "fit_mixture", "prior_preview"]
+__all__ = ["PRIOR_FIT_IMAGES", "decode_prior_draws", "describe_prior", "fit_class_gaussians", "fit_gaussian", "fit_mixture", "prior_preview"]
 
 PRIOR_FIT_IMAGES = 10_000  # training images whose codes a fitted prior (Gaussian or mixture) is estimated from
 
@@ -69,10 +69,35 @@ def fit_mixture(codes: np.ndarray, components: int, seed: int) -> dict:
     return {"kind": "mixture", "weights": weights.tolist(), "means": mixture.means_.tolist(), "scale_trils": trils.tolist()}
 
 
+def fit_class_gaussians(codes: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+    """One Gaussian fitted to the codes of each class, for a conditional model: class y's z is drawn from class y's.
+
+    Returns the runtime's `mixture` prior with `per_class: true`: component k is class k's
+    Gaussian (`fit_gaussian` of its codes) and the label, not a draw, picks it. The weights are
+    the classes' shares of the codes, so the mixture is the codes' density whatever the label
+    (what `genkit explore` and the serve map span). A class with fewer than two codes has no
+    covariance; it gets the Gaussian of all the codes.
+    """
+    codes = codes.reshape(len(codes), -1)
+    labels = np.asarray(labels).reshape(-1)
+    pooled = fit_gaussian(codes)
+    fits = [fit_gaussian(codes[labels == k]) if np.sum(labels == k) >= 2 else pooled for k in range(num_classes)]
+    counts = np.bincount(labels, minlength=num_classes)[:num_classes].astype(np.float64)
+    return {
+        "kind": "mixture",
+        "per_class": True,
+        "weights": (counts / counts.sum()).tolist(),
+        "means": [fit["mean"] for fit in fits],
+        "scale_trils": [fit["scale_tril"] for fit in fits],
+    }
+
+
 def describe_prior(prior: dict) -> str:
     """What sampling draws from, for an evaluation's protocol: one phrase per kind of prior."""
     if prior["kind"] == "gaussian":
         return "decoded draws from a Gaussian fitted to the codes of the training images"
+    if prior["kind"] == "mixture" and prior.get("per_class"):
+        return "decoded draws from the Gaussian of the asked-for class, fitted to the codes of that class's training images"
     if prior["kind"] == "mixture":
         return f"decoded draws from a {len(prior['weights'])}-component Gaussian mixture fitted to the codes of the training images"
     return "decoded draws from N(0, I)"

@@ -14,12 +14,17 @@ class LatentPrior:
     plain autoencoder's codes, or a mixture Σ_k w_k N(μ_k, L_k L_kᵀ) fitted to a VAE's codes.
 
     A Gaussian is the mixture of one component; `weights` is None for every kind but a mixture.
+    A `per_class` mixture (a conditional VAE's Gaussian per class) has a component per class,
+    and the sample's label picks it: `draw` takes the labels.
     """
 
-    def __init__(self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int, *, std: float = 1.0, uniform=None, weights=None):
+    def __init__(
+        self, mean: np.ndarray | None, scale_tril: np.ndarray | None, latent_dim: int, *, std: float = 1.0, uniform=None, weights=None, per_class=False
+    ):
         self.mean, self.scale_tril, self.latent_dim = mean, scale_tril, latent_dim  # mixture: (k, d), (k, d, d)
         self.std, self.uniform = float(std), uniform  # uniform: (low, high) or None
         self.weights = weights  # mixture: (k,) summing to 1
+        self.per_class = bool(per_class)  # mixture: component k is class k's Gaussian, picked by the label
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> LatentPrior:
@@ -44,7 +49,7 @@ class LatentPrior:
                     f"{owner}: prior 'mixture' needs weights (k,), means (k, {d}) and scale_trils (k, {d}, {d}); "
                     f"got {weights.shape}, {means.shape} and {trils.shape}. Re-run `genkit export`."
                 )
-            return cls(means, trils, d, weights=weights / weights.sum())
+            return cls(means, trils, d, weights=weights / weights.sum(), per_class=bool(prior.get("per_class")))
         mean = np.asarray(prior.get("mean"), dtype=np.float64)
         tril = np.asarray(prior.get("scale_tril"), dtype=np.float64)
         if mean.shape != (d,) or tril.shape != (d, d):
@@ -54,15 +59,19 @@ class LatentPrior:
             )
         return cls(mean, tril, d)
 
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def draw(self, rng: np.random.Generator, n: int, labels=None) -> np.ndarray:
+        """n latents `(n, latent_dim)` float32; `labels` `(n,)` pick a per-class mixture's components (others ignore them)."""
         if self.uniform is not None:
             return rng.uniform(*self.uniform, (n, self.latent_dim)).astype(np.float32)
         if self.weights is not None:
-            # A mixture: the component by inverting its CDF at u ~ U(0, 1), then that Gaussian.
-            # `uniform` and `standard_normal` only, samples first, so a stacked generator
+            # A mixture: the component by inverting its CDF at u ~ U(0, 1) (per class: the label), then
+            # that Gaussian. `uniform` and `standard_normal` only, samples first, so a stacked generator
             # (genkit.serve.stacked_rng) gives each request the draws its seed gives alone.
-            u = rng.uniform(0.0, 1.0, (n,))
-            component = np.minimum(np.searchsorted(np.cumsum(self.weights), u, side="right"), len(self.weights) - 1)
+            if self.per_class:
+                component = self._classes(labels, n)
+            else:
+                u = rng.uniform(0.0, 1.0, (n,))
+                component = np.minimum(np.searchsorted(np.cumsum(self.weights), u, side="right"), len(self.weights) - 1)
             eps = rng.standard_normal((n, self.latent_dim))
             z = self.mean[component] + np.einsum("nij,nj->ni", self.scale_tril[component], eps)  # μ_c + L_c ε
             return z.astype(np.float32)
@@ -70,3 +79,12 @@ class LatentPrior:
         if self.mean is None:
             return (self.std * eps).astype(np.float32)  # × 1.0 leaves N(0, I) draws bit-identical
         return (self.mean + eps @ self.scale_tril.T).astype(np.float32)  # z = mu + L eps
+
+    def _classes(self, labels, n: int) -> np.ndarray:
+        """A per-class mixture's components: the labels, checked against the classes it has."""
+        k = len(self.weights)
+        y = None if labels is None else np.asarray(labels)
+        if y is None or y.shape != (n,) or y.dtype.kind not in "iu" or (n and (y.min() < 0 or y.max() >= k)):
+            got = "none" if y is None else f"{y.dtype} {y.shape}"
+            raise GenkitError(f"a Gaussian per class draws z from the label's: labels must be {n} integers in [0, {k}); got {got}.")
+        return y

@@ -151,7 +151,7 @@ class Sampler:
         n = check_count(n, "n", self.image_shape, extra_values=2 * self.latent_dim)  # + the float64 latents
         y = self._labels(n, labels)
         rng = np.random.default_rng(seed)
-        z = self._prior.draw(rng, n)  # (n, latent_dim)
+        z = self._prior.draw(rng, n, y)  # (n, latent_dim); a per-class prior draws from each label's Gaussian
         if self.codes is not None:
             z = self.codes.fill(z, self.codes.draw(rng, n, codes))
         return self.decode(z, y, batch_size=batch_size), y

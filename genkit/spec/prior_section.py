@@ -14,7 +14,7 @@ from pydantic import Field
 from genkit.errors import Problem
 from genkit.spec.section import Section, changed
 
-__all__ = ["MAX_COMPONENTS", "PriorSection", "check_prior_components"]
+__all__ = ["MAX_COMPONENTS", "PriorSection", "check_prior_components", "check_prior_per_class"]
 
 MAX_COMPONENTS = 1024  # the manifest's cap (genkit.manifest MAX_MIXTURE_COMPONENTS)
 
@@ -41,6 +41,13 @@ class PriorSection(Section):
     components: int = Field(
         10, ge=1, le=MAX_COMPONENTS, description="kind mixture: the number of Gaussians (about the number of classes)."
     )
+    per_class: bool = Field(
+        False,
+        description="kind gaussian, conditional models (cvae): fit one Gaussian to the codes of each class's training "
+        "images and draw z for a sample of class y from class y's. The encoder leaks some of the label into z, so "
+        "one Gaussian for all classes draws z where another class's codes live; the export carries the Gaussians "
+        "as a mixture with a component per class that the label picks (manifest `prior.per_class`).",
+    )
 
 
 def check_prior_components(spec):
@@ -51,6 +58,29 @@ def check_prior_components(spec):
                 ("prior", "components"),
                 f"is set but prior.kind is {spec.prior.kind!r}; only a mixture has components.",
                 "Set prior.kind: mixture, or remove prior.components.",
+            )
+        ]
+    return []
+
+
+def check_prior_per_class(spec):
+    """prior.per_class fits a Gaussian to each class's codes: it needs kind gaussian and labels (model.condition)."""
+    if not spec.prior.per_class:
+        return []
+    if spec.prior.kind != "gaussian":
+        return [
+            Problem(
+                ("prior", "per_class"),
+                f"is true but prior.kind is {spec.prior.kind!r}; one Gaussian per class is fitted for kind gaussian only.",
+                "Set prior.kind: gaussian, or remove prior.per_class.",
+            )
+        ]
+    if spec.model.condition is None:
+        return [
+            Problem(
+                ("prior", "per_class"),
+                f"is true but the {spec.model.family} family has no class labels to fit a Gaussian per class.",
+                "Use family cvae with model.condition (a conditional VAE), or remove prior.per_class.",
             )
         ]
     return []

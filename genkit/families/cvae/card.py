@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from genkit.spec.card import ExportCard, FamilyCard
 from genkit.spec.loss_sections import VAELoss, check_kl_options_combine
-from genkit.spec.prior_section import PriorSection, check_prior_components
+from genkit.spec.prior_section import PriorSection, check_prior_components, check_prior_per_class
 from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
 
 __all__ = ["CARD"]
@@ -44,6 +44,6 @@ CARD = FamilyCard(
     export=ExportCard(networks=("decoder", "encoder"), sampling="prior"),
     # The vae's sampling prior: z ~ N(0, I), or a density fitted to the codes of the training images.
     sections={"prior": PriorSection},
-    rules=(check_kl_options_combine, check_prior_components),
+    rules=(check_kl_options_combine, check_prior_components, check_prior_per_class),
     starter=starter,
 )

@@ -62,7 +62,14 @@ Gaussian or a k-component Gaussian mixture
 
 and `sample`, the evaluation's sample scores and the export (the manifest's `prior`) draw
 from it instead of N(0, I). A conditional VAE encodes the images with their labels, fits one
-density to all the codes and decodes its draws with the asked-for labels.
+density to all the codes and decodes its draws with the asked-for labels. The encoder leaks
+some of the label into z, so a draw from that density may land where another class's codes
+live; with `prior.per_class` it fits a Gaussian to each class's codes instead,
+
+    p̂(z | y) = N(z; m_y, L_y L_yᵀ)
+
+(Ghosh et al.'s ex-post density estimation conditioned on the label) and a sample of class y
+decodes a draw from class y's Gaussian.
 """
 
 from __future__ import annotations
@@ -83,7 +90,14 @@ from genkit.modeling.networks import (
     condition_classes,
     label_vector,
 )
-from genkit.modeling.prior import PRIOR_FIT_IMAGES, decode_prior_draws, fit_gaussian, fit_mixture, prior_preview
+from genkit.modeling.prior import (
+    PRIOR_FIT_IMAGES,
+    decode_prior_draws,
+    fit_class_gaussians,
+    fit_gaussian,
+    fit_mixture,
+    prior_preview,
+)
 from genkit.modeling.steps import scaled_loss, track, unpack
 from genkit.nets import ConcatCondition, Sampling
 from genkit.nets.inference import predict_batches
@@ -128,6 +142,7 @@ class VAE(GenerativeModel):
         sampling_prior = getattr(spec, "prior", None)
         self.prior_kind = sampling_prior.kind if sampling_prior is not None else "standard_normal"
         self.prior_components = sampling_prior.components if sampling_prior is not None else None
+        self.prior_per_class = sampling_prior is not None and sampling_prior.per_class  # the rules: gaussian, cvae only
         self.fitted_prior = None  # the runtime's LatentPrior, set by fit_prior for a gaussian or mixture prior
 
     # -- networks ----------------------------------------------------------------------
@@ -237,7 +252,7 @@ class VAE(GenerativeModel):
 
         standard_normal: N(0, I), nothing fitted. gaussian / mixture: fitted to the posterior
         means of up to 10,000 training images (see the module docs); a conditional VAE encodes
-        them with their labels `y_train`.
+        them with their labels `y_train`, and with per_class fits a Gaussian to each class's.
         """
         if self.prior_kind == "standard_normal":
             return {"kind": "standard_normal"}
@@ -247,7 +262,9 @@ class VAE(GenerativeModel):
                 raise ValueError("a conditional VAE encodes its training images with their labels: call fit_prior(x_train, y_train).")
             images = [images, np.asarray(y_train[:PRIOR_FIT_IMAGES], "int32")]
         z_mean, _ = predict_batches(self.encoder, images)
-        if self.prior_kind == "gaussian":
+        if self.prior_per_class:
+            prior = fit_class_gaussians(z_mean, images[1], self.num_classes)
+        elif self.prior_kind == "gaussian":
             prior = fit_gaussian(z_mean)
         else:
             prior = fit_mixture(z_mean, self.prior_components, self.seed)
@@ -262,11 +279,11 @@ class VAE(GenerativeModel):
             return decode_prior_draws(self.decoder, self.latent_dim, n, labels=labels, num_classes=self._label_classes(), seed=seed)
         if self.fitted_prior is None:
             raise RuntimeError(f"this VAE samples from a {self.prior_kind} fitted to its codes: call fit_prior(x_train) first.")
-        z = self.fitted_prior.draw(np.random.default_rng(seed), n)  # (n, latent_dim) float32, as the runtime draws
         if not self.conditional:
-            return predict_batches(self.decoder, z)
+            return predict_batches(self.decoder, self.fitted_prior.draw(np.random.default_rng(seed), n))
         # The labels as decode_prior_draws gives them: the given ones, or 0 … K−1 in turn, cycled to n.
         y = np.resize(np.asarray(labels if labels is not None else np.arange(self.num_classes), "int32"), n)
+        z = self.fitted_prior.draw(np.random.default_rng(seed), n, y)  # (n, latent_dim) float32, as the runtime draws
         return predict_batches(self.decoder, [z, y])
 
     # -- what the trainer, exporter and inspector ask -------------------------------------
