@@ -14,7 +14,13 @@ from pydantic import Field
 from genkit.errors import Problem
 from genkit.spec.section import Section, changed
 
-__all__ = ["MAX_COMPONENTS", "PriorSection", "check_prior_components", "check_prior_per_class"]
+__all__ = [
+    "MAX_COMPONENTS",
+    "PriorSection",
+    "check_prior_components",
+    "check_prior_per_class",
+    "check_prior_per_class_needs_labels",
+]
 
 MAX_COMPONENTS = 1024  # the manifest's cap (genkit.manifest MAX_MIXTURE_COMPONENTS)
 
@@ -64,10 +70,8 @@ def check_prior_components(spec):
 
 
 def check_prior_per_class(spec):
-    """prior.per_class fits a Gaussian to each class's codes: it needs kind gaussian and labels (model.condition)."""
-    if not spec.prior.per_class:
-        return []
-    if spec.prior.kind != "gaussian":
+    """prior.per_class fits a Gaussian to each class's codes: for kind gaussian only."""
+    if spec.prior.per_class and spec.prior.kind != "gaussian":
         return [
             Problem(
                 ("prior", "per_class"),
@@ -75,7 +79,12 @@ def check_prior_per_class(spec):
                 "Set prior.kind: gaussian, or remove prior.per_class.",
             )
         ]
-    if spec.model.condition is None:
+    return []
+
+
+def check_prior_per_class_needs_labels(spec):
+    """The rule of a family without labels (the vae): no class to fit a Gaussian to."""
+    if spec.prior.per_class:
         return [
             Problem(
                 ("prior", "per_class"),

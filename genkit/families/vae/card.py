@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from genkit.spec.card import ExportCard, FamilyCard
 from genkit.spec.loss_sections import VAELoss, check_kl_options_combine
-from genkit.spec.prior_section import PriorSection, check_prior_components, check_prior_per_class
+from genkit.spec.prior_section import (
+    PriorSection,
+    check_prior_components,
+    check_prior_per_class,
+    check_prior_per_class_needs_labels,
+)
 from genkit.spec.starter import conv_decoder, conv_encoder, encoder_decoder_starter
 
 __all__ = ["CARD", "PriorSection"]  # PriorSection re-exported: its home moved to genkit.spec.prior_section
@@ -42,6 +47,6 @@ CARD = FamilyCard(
     loss_networks={"kl": "encoder"},
     export=ExportCard(networks=("decoder", "encoder"), sampling="prior"),
     sections={"prior": PriorSection},
-    rules=(check_kl_options_combine, check_prior_components, check_prior_per_class),
+    rules=(check_kl_options_combine, check_prior_components, check_prior_per_class, check_prior_per_class_needs_labels),
     starter=starter,
 )
