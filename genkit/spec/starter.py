@@ -96,7 +96,7 @@ def loss_lines(family):
     """The `loss` section with every option of the family at its default, each with its doc."""
     lines = ["loss:"]
     for name, field in card(family).loss.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)  # a list option's default comes from a factory
         value = str(default).lower() if isinstance(default, bool) else "null" if default is None else default
         lines.append(f"  {name}: {value}".ljust(33) + f" # {field.description}")
     return lines
