@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from tiny import tiny_spec
+from tiny import tiny_spec, trained_cvae
 
 from genkit.errors import GenkitError, SpecError
 from genkit.manifest import Manifest
@@ -123,13 +123,7 @@ def test_a_per_class_prior_of_the_wrong_shape_is_refused_when_the_manifest_is_re
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny cvae with a Gaussian per class, trained one epoch and exported."""
-    import genkit
-
-    tmp = tmp_path_factory.mktemp("cvae_class_prior")
-    spec = tiny_spec("cvae", **{"prior.kind": "gaussian", "prior.per_class": True, "runs_dir": str(tmp / "runs")})
-    spec["evaluate"]["metrics"] = ["reconstruction"]
-    run = genkit.train(spec, out=tmp / "export", quiet=True, evaluate=False)
-    return run, tmp / "export"
+    return trained_cvae(tmp_path_factory.mktemp("cvae_class_prior"), kind="gaussian", per_class=True)
 
 
 def test_the_model_fits_the_mean_of_each_class_codes(trained):

@@ -5,7 +5,7 @@ Issue #16: drawing z where the codes are lifts cvae_mnist's class accuracy of sa
 
 import numpy as np
 import pytest
-from tiny import tiny_spec
+from tiny import tiny_spec, trained_cvae
 
 from genkit.errors import SpecError
 from genkit.spec import validate_dict
@@ -21,13 +21,7 @@ def test_the_cvae_takes_the_prior_section_and_its_components_rule():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny cvae with a fitted Gaussian prior, trained one epoch and exported."""
-    import genkit
-
-    tmp = tmp_path_factory.mktemp("cvae_prior")
-    spec = tiny_spec("cvae", **{"prior.kind": "gaussian", "runs_dir": str(tmp / "runs")})
-    spec["evaluate"]["metrics"] = ["reconstruction"]
-    run = genkit.train(spec, out=tmp / "export", quiet=True, evaluate=False)
-    return run, tmp / "export"
+    return trained_cvae(tmp_path_factory.mktemp("cvae_prior"), kind="gaussian")
 
 
 def test_the_prior_is_fitted_to_the_codes_of_the_images_with_their_labels(trained):

@@ -188,3 +188,12 @@ def contract_spec(name: str, **train) -> dict:
     if declared.diffusion:
         raw["sample"] = {"sampler": "ddim", "steps": 4}
     return raw
+
+
+def trained_cvae(folder, **prior):
+    """(Run, export folder): a tiny cvae with `prior.*` settings, trained one epoch and exported, unevaluated."""
+    import genkit
+
+    spec = tiny_spec("cvae", **{f"prior.{k}": v for k, v in prior.items()}, runs_dir=str(folder / "runs"))
+    spec["evaluate"]["metrics"] = ["reconstruction"]
+    return genkit.train(spec, out=folder / "export", quiet=True, evaluate=False), folder / "export"
