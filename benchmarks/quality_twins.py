@@ -106,6 +106,11 @@ class Twin(keras.Model):
             chunks.append(self.generate(rng, None if labels is None else np.asarray(labels)[start : start + m], m))
         return np.clip(np.concatenate(chunks), *self.value_range)
 
+    def generate(self, rng, labels, n):
+        """n images of an unconditional generator on z ~ N(0, I) (conditional twins override it)."""
+        z = rng.standard_normal((n, self.latent_dim)).astype("float32")
+        return ops.convert_to_numpy(self.generator(z, training=False))
+
     def one_hot(self, labels):
         return np.eye(self.num_classes, dtype="float32")[np.asarray(labels, dtype="int64")]
 
@@ -340,10 +345,6 @@ class DCGAN(Twin):
         self.g_loss_metric.update_state(g_loss)
         return {"d_loss": self.d_loss_metric.result(), "g_loss": self.g_loss_metric.result()}
 
-    def generate(self, rng, labels, n):
-        z = rng.standard_normal((n, self.latent_dim)).astype("float32")
-        return ops.convert_to_numpy(self.generator(z, training=False))
-
 
 # -- wgan_gp: keras.io "WGAN-GP", its blocks at 28x28
 
@@ -437,10 +438,6 @@ class WGANGP(Twin):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
-
-    def generate(self, rng, labels, n):
-        z = rng.standard_normal((n, self.latent_dim)).astype("float32")
-        return ops.convert_to_numpy(self.generator(z, training=False))
 
 
 # -- ddpm_cond: keras.io "DDPM", class-conditional with classifier-free guidance
