@@ -149,7 +149,7 @@ def load_export(folder, *, provider: str | None = None):
     Its methods and the `genkit sample` flags they answer to:
       `sample(n, labels=None, seed=None)` -> `(x, y)`: `--n N --label K --seed S` (`labels` is an int
       for one class, or one label per sample); diffusion exports also take `steps`, `sampler`, `eta`,
-      `guidance_scale`, style exports `truncation`, `mix`, `crossover`, InfoGAN exports `codes`.
+      `guidance_scale`, `guidance_interval`, style exports `truncation`, `mix`, `crossover`, InfoGAN exports `codes`.
       `translate(x, direction="ab")`: `--input FILE --direction ab|ba` (pix2pix, cyclegan).
       `encode(x, y=None)`, `decode(z, y=None)`, `reconstruct(x, y=None)`: exports with an encoder / a decoder;
       `reconstruct(x, y)` is `--input FILE [--label K]` on such exports. `corrupt(x, corruption=None, noise=None,

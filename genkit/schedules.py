@@ -304,6 +304,7 @@ def sample_loop(
     labels=None,
     null_class: int | None = None,
     guidance_scale: float = 1.0,
+    guidance_interval=None,
     progress=None,
 ) -> np.ndarray:
     """Draw x_T ~ N(0, I) and denoise it along `sequence` (descending timesteps); float32.
@@ -318,6 +319,8 @@ def sample_loop(
         labels: int (N,) class per sample (conditional models), else None.
         null_class: the "no label" class of a guided model; needed when guidance_scale != 1.
         guidance_scale: w of classifier-free guidance; 1 runs the conditional network only.
+        guidance_interval: (low, high) timesteps: guide only at low <= t <= high and run the
+            conditional network alone elsewhere (Kynkäänniemi et al. 2024); None guides every step.
         progress: optional `progress(done, total)` called after each step.
 
     The noise comes from `rng` in one fixed order (x_T, then one z per step for the whole
@@ -337,7 +340,7 @@ def sample_loop(
         """The network output at timestep t, guided: what every sampler reads."""
         times = np.full(n, t, np.float32)
         x = np.asarray(x, np.float32)
-        if not guided:
+        if not guided or (guidance_interval is not None and not guidance_interval[0] <= t <= guidance_interval[1]):
             return predict(x, times, labels)
         # One network call on [x, x] with [y, ∅]: the same weights give both outputs.
         both = predict(

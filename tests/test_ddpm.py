@@ -56,6 +56,10 @@ def with_changes(spec: dict, changes: dict) -> dict:
         ("ddpm", {"sample.guidance_scale": 3.0}, ("sample", "guidance_scale"), "conditional models"),
         ("ddpm", {"model.diffusion.label_dropout": 0.2}, ("model", "diffusion", "label_dropout"), "conditional models"),
         ("ddpm_cond", {"model.diffusion.label_dropout": 0.0}, ("sample", "guidance_scale"), "never trains"),
+        ("ddpm", {"sample.guidance_interval": [0, 50]}, ("sample", "guidance_interval"), "conditional models"),
+        ("ddpm_cond", {"sample.guidance_interval": [20, 100]}, ("sample", "guidance_interval"), "model's last is 99"),
+        ("ddpm_cond", {"sample.guidance_interval": [60, 20]}, ("sample", "guidance_interval"), "low <= high"),
+        ("ddpm_cond", {"sample.guidance_interval": [10]}, ("sample", "guidance_interval"), "2 items"),
         ("ddpm_cond", {"data.labels": False}, ("data", "labels"), "needs labelled data"),
         ("ddpm", {"model.diffusion.schedule": "cosin"}, ("model", "diffusion", "schedule"), "Did you mean 'cosine'"),
     ],
@@ -194,6 +198,7 @@ def test_the_ema_denoiser_exports_with_x_t_y_and_the_schedule_in_the_manifest(co
         "variance": "beta",
         "clip_denoised": True,
         "guidance_scale": 2.0,
+        "guidance_interval": None,
     }
     np.testing.assert_allclose(d["alphas_cumprod"], cond.model.schedule.alphas_cumprod)
     card = (out / "README.md").read_text()
@@ -209,6 +214,7 @@ def test_the_ema_denoiser_exports_with_x_t_y_and_the_schedule_in_the_manifest(co
         {"guidance_scale": 1.0, "steps": 3},
         {"sampler": "dpmpp_2m", "steps": 4},
         {"sampler": "heun", "steps": 3},
+        {"guidance_interval": (40, 80)},
     ],
 )
 def test_onnxruntime_sampling_loop_matches_the_keras_one(cond, exported, options):
@@ -231,6 +237,8 @@ def test_runtime_refuses_settings_the_export_cannot_take(exported):
         sampler.sample(2, sampler="ancestral", eta=0.5)
     with pytest.raises(GenkitError, match="eta applies to the ddim sampler, not dpmpp_2m"):
         sampler.sample(2, sampler="dpmpp_2m", eta=0.5)
+    with pytest.raises(GenkitError, match=r"guidance_interval must be two timesteps \[low, high\] with 0 <= low <= high <= 99"):
+        sampler.sample(2, guidance_interval=(80, 200))
     with pytest.raises(GenkitError, match="no latent code"):
         sampler.decode(np.zeros((1, 4), "float32"))
 
@@ -240,7 +248,7 @@ def test_genkit_sample_runs_the_loop_without_tensorflow(exported, tmp_path):
         f"""
         import sys
         from genkit.cli import main
-        code = main(["sample", {str(exported[0])!r}, "--n", "10", "--label", "7", "--steps", "4", "--out", {str(tmp_path / "sevens.png")!r}])
+        code = main(["sample", {str(exported[0])!r}, "--n", "10", "--label", "7", "--steps", "4", "--guidance-interval", "20", "80", "--out", {str(tmp_path / "sevens.png")!r}])
         leaked = [m for m in ("tensorflow", "keras", "tf2onnx", "onnx") if m in sys.modules]
         assert code == 0 and not leaked, (code, leaked)
         """

@@ -212,6 +212,21 @@ def test_guidance_scale_1_runs_only_the_conditional_network():
     assert all(np.array_equal(y, [1, 2, 3, 4, 10, 10, 10, 10]) for y in guided.labels)
 
 
+def test_a_guidance_interval_guides_inside_it_and_runs_the_conditional_network_alone_outside():
+    labels = np.array([1, 2, 3, 4], np.int32)
+    sequence = timestep_sequence(100, 10)  # 99, 88, ..., 0
+    inside = [int(t) for t in sequence if 30 <= t <= 70]
+    recorder = Recorder()
+    partly = loop(recorder, labels=labels, null_class=10, guidance_scale=2.0, guidance_interval=(30, 70))
+    batches = [len(y) for y in recorder.labels]
+    assert batches == [8 if 30 <= t <= 70 else 4 for t in sequence] and batches.count(8) == len(inside) > 0
+    everywhere = loop(Recorder(), labels=labels, null_class=10, guidance_scale=2.0, guidance_interval=(0, 99))
+    np.testing.assert_array_equal(everywhere, loop(Recorder(), labels=labels, null_class=10, guidance_scale=2.0))
+    nowhere = loop(Recorder(), labels=labels, null_class=10, guidance_scale=2.0, guidance_interval=(40, 42))
+    np.testing.assert_array_equal(nowhere, loop(Recorder(), labels=labels, null_class=10, guidance_scale=1.0))
+    assert not np.array_equal(partly, everywhere) and not np.array_equal(partly, nowhere)
+
+
 def test_ddim_eta_0_is_deterministic_given_x_T_and_ancestral_is_not():
     a, b = loop(Recorder(), seed=1), loop(Recorder(), seed=1)
     np.testing.assert_array_equal(a, b)

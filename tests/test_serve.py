@@ -170,6 +170,8 @@ def test_decoded_latents_keep_their_order_in_a_square_png_grid(client):
         (DDPM, {"sampler": "ddpm"}, 422, "sampler must be one of ancestral, ddim"),
         (DDPM, {"sampler": "ancestral", "eta": 0.5}, 422, "eta applies to the ddim sampler"),
         (DDPM, {"z": [[0.0]]}, 422, "z:"),
+        (DDPM, {"guidance_interval": [0, 10]}, 422, "is unconditional; guidance applies to class-conditional"),
+        (DDPM, {"guidance_interval": [5]}, 422, "guidance_interval"),
         (CYCLE, {"n": 2}, 422, "does not draw samples"),
         ("nope", {}, 404, "no model named 'nope'"),
         ("tiny_cvea", {}, 404, "Did you mean 'tiny_cvae'"),

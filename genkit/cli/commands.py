@@ -202,6 +202,7 @@ def cmd_sample(args):
 
     if args.input is not None:
         drawing = {"--code": args.code, "--steps": args.steps, "--sampler": args.sampler, "--eta": args.eta, "--guidance-scale": args.guidance_scale,
+                   "--guidance-interval": args.guidance_interval,
                    "--truncation": args.truncation, "--mix": args.mix, "--crossover": args.crossover}
         given = [flag for flag, value in drawing.items() if value is not None]
         if given:
@@ -215,7 +216,7 @@ def cmd_sample(args):
     print(
         sample_main(
             args.export_dir, SAMPLES if args.n is None else args.n, args.label, args.out, args.seed, args.steps,
-            sampler=args.sampler, eta=args.eta, guidance_scale=args.guidance_scale,
+            sampler=args.sampler, eta=args.eta, guidance_scale=args.guidance_scale, guidance_interval=args.guidance_interval,
             truncation=args.truncation, mix=args.mix, crossover=args.crossover, codes=args.code,
         )
     )

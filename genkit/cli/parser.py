@@ -91,6 +91,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
             p.add_argument("--sampler", choices=_SAMPLERS, help="diffusion export: sampler")
             p.add_argument("--eta", type=float, help="diffusion export: DDIM eta")
             p.add_argument("--guidance-scale", type=float, help="diffusion export: classifier-free guidance scale")
+            p.add_argument("--guidance-interval", type=int, nargs=2, metavar=("LOW", "HIGH"), help="diffusion export: guide only at timesteps LOW..HIGH")
         p.set_defaults(func=func)
     sub.add_parser("schema", help="print the JSON Schema of specs (for editors)").set_defaults(func=cmd_schema)
     p = sub.add_parser("layers", help="list the layer names a spec may use, with their inputs and arguments")
@@ -168,6 +169,9 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
     p.add_argument("--sampler", choices=_SAMPLERS, help="diffusion exports: sampler (default: the export's); dpmpp_2m for 10-20 steps")
     p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
     p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
+    p.add_argument(
+        "--guidance-interval", type=int, nargs=2, metavar=("LOW", "HIGH"), help="conditional diffusion exports: guide only at timesteps LOW..HIGH (default: the export's)"
+    )
     p.add_argument(
         "--truncation", type=float, metavar="PSI", help="style exports: w = w_avg + PSI (w - w_avg); 1 none (default), 0.5-0.7 cleaner but less varied"
     )

@@ -140,7 +140,8 @@ def cmd_evaluate(args):
 
 
 def _evaluate_command(args):
-    options = {"steps": args.steps, "sampler": args.sampler, "eta": args.eta, "guidance_scale": args.guidance_scale}
+    options = {"steps": args.steps, "sampler": args.sampler, "eta": args.eta, "guidance_scale": args.guidance_scale,
+               "guidance_interval": args.guidance_interval}
     if _is_export_dir(args.target):
         _evaluate_export(args.target, args.set, options)
         return

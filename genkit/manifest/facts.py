@@ -236,6 +236,7 @@ class DiffusionSampleFacts(_Open):
     variance: Literal["beta", "posterior"]
     clip_denoised: StrictBool
     guidance_scale: Number = Field(..., ge=0.0)
+    guidance_interval: Optional[list[StrictInt]] = Field(None, min_length=2, max_length=2)  # absent in older exports
 
 
 class LatentFacts(_Open):

@@ -188,6 +188,7 @@ def draw_samples(
     sampler=None,
     eta=None,
     guidance_scale=None,
+    guidance_interval=None,
     progress=None,
 ):
     """`sample_loop` with the spec's `sample` settings (`options`) unless given; float32 of `shape`.
@@ -211,6 +212,7 @@ def draw_samples(
         labels=labels,
         null_class=null_class,
         guidance_scale=(o.guidance_scale if guidance_scale is None else guidance_scale) if labels is not None else 1.0,
+        guidance_interval=(o.guidance_interval if guidance_interval is None else guidance_interval) if labels is not None else None,
         progress=progress,
     )
 

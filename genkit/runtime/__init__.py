@@ -32,6 +32,7 @@ def sample_main(
     sampler: str | None = None,
     eta: float | None = None,
     guidance_scale: float | None = None,
+    guidance_interval: tuple[int, int] | None = None,
     truncation: float | None = None,
     mix: int | None = None,
     crossover: int | None = None,
@@ -39,8 +40,8 @@ def sample_main(
 ) -> str:
     """`genkit sample EXPORT_DIR --n N [--label K] [--code NAME=VALUE ...] [--steps S] --out FILE.png|FILE.npz`.
 
-    Returns the one-line summary the CLI prints. `steps`, `sampler`, `eta` and
-    `guidance_scale` are for diffusion exports (default: the export's own settings); giving
+    Returns the one-line summary the CLI prints. `steps`, `sampler`, `eta`, `guidance_scale`
+    and `guidance_interval` are for diffusion exports (default: the export's own settings); giving
     one for any other export is an error rather than silently ignored. Diffusion sampling
     draws a progress bar on stderr. `codes` (`["digit=3", "c1=-1.0"]`) set an InfoGAN export's
     latent codes; an unknown name or a bad value is an error naming the export's codes.
@@ -64,7 +65,7 @@ def sample_main(
             f"{Path(export_dir)} is a '{model.family}' export: it translates images rather than drawing samples. "
             f"Give them with --input FILE.npz|IMAGE|FOLDER."
         )
-    given = {"steps": steps, "sampler": sampler, "eta": eta, "guidance_scale": guidance_scale}
+    given = {"steps": steps, "sampler": sampler, "eta": eta, "guidance_scale": guidance_scale, "guidance_interval": guidance_interval}
     given = {k: v for k, v in given.items() if v is not None}
     if given and not model.is_diffusion:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)

@@ -81,10 +81,11 @@ class DiffusionLoop:
             s["output"],
         )
 
-    def options(self, *, steps=None, sampler=None, eta=None, guidance_scale=None) -> dict:
+    def options(self, *, steps=None, sampler=None, eta=None, guidance_scale=None, guidance_interval=None) -> dict:
         """The export's sampling defaults with the given overrides, checked."""
-        o = dict(self.defaults)
-        given = {"steps": steps, "sampler": sampler, "eta": eta, "guidance_scale": guidance_scale}
+        o = {"guidance_interval": None, **self.defaults}  # exports before guidance_interval lack it
+        given = {"steps": steps, "sampler": sampler, "eta": eta, "guidance_scale": guidance_scale,
+                 "guidance_interval": guidance_interval}
         o.update({k: v for k, v in given.items() if v is not None})
         if o["sampler"] not in SAMPLERS:
             raise GenkitError(f"{self.name}: sampler must be one of {', '.join(SAMPLERS)}; got {o['sampler']!r}.")
@@ -102,7 +103,20 @@ class DiffusionLoop:
             raise GenkitError(f"{self.name}: eta applies to the ddim sampler, not {o['sampler']}.")
         if float(o["guidance_scale"]) < 0:
             raise GenkitError(f"{self.name}: guidance_scale must be >= 0; got {o['guidance_scale']!r}.")
-        if guidance_scale is not None and guidance_scale != 1.0:
+        interval = o.get("guidance_interval")
+        if interval is not None:
+            if (
+                not isinstance(interval, (list, tuple))
+                or len(interval) != 2
+                or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in interval)
+                or not 0 <= interval[0] <= interval[1] < self.timesteps
+            ):
+                raise GenkitError(
+                    f"{self.name}: guidance_interval must be two timesteps [low, high] with 0 <= low <= high <= "
+                    f"{self.timesteps - 1}; got {interval!r}."
+                )
+            o["guidance_interval"] = (int(interval[0]), int(interval[1]))
+        if (guidance_scale is not None and guidance_scale != 1.0) or guidance_interval is not None:
             if self._label is None:
                 raise GenkitError(f"{self.name} is unconditional; guidance applies to class-conditional exports.")
             if self.label_dropout == 0:
@@ -129,6 +143,7 @@ class DiffusionLoop:
             labels=y,
             null_class=self.null_class,
             guidance_scale=float(o["guidance_scale"]) if y is not None else 1.0,
+            guidance_interval=o["guidance_interval"] if y is not None else None,
             progress=bar.update if bar else None,
         )
         if bar:

@@ -123,8 +123,8 @@ class Sampler:
         The same `seed` gives the same samples whatever `batch_size` is. Style exports (stylegan)
         take `truncation` (ψ), `mix` (a second seed) and `crossover` (see `genkit.runtime.style`).
 
-        Diffusion exports take `steps`, `sampler` (genkit.schedules.SAMPLERS), `eta` and
-        `guidance_scale` (default: the manifest's `diffusion.sample`), and `progress=True`
+        Diffusion exports take `steps`, `sampler` (genkit.schedules.SAMPLERS), `eta`,
+        `guidance_scale` and `guidance_interval` (default: the manifest's `diffusion.sample`), and `progress=True`
         draws a progress bar on stderr. InfoGAN exports take `codes` (name -> a value, or one per
         sample; the others are drawn from their priors, see `genkit.runtime.codes`).
         """

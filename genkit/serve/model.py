@@ -32,7 +32,7 @@ from genkit.serve.stacked_rng import StackedGenerator
 __all__ = ["DEFAULT_N", "ServedModel"]
 
 DEFAULT_N = 16  # images a sample request without n (or z) draws
-_DIFFUSION_FIELDS = ("steps", "sampler", "eta", "guidance_scale")
+_DIFFUSION_FIELDS = ("steps", "sampler", "eta", "guidance_scale", "guidance_interval")
 _STYLE_FIELDS = ("truncation", "mix", "crossover")
 _BOX_SIGMAS = 3.0  # the latent map spans the prior's mean ± 3 standard deviations per axis
 
@@ -82,6 +82,7 @@ class ServedModel:
                 "samplers": list(SAMPLERS) if diffusion else None,
                 "sampler": diffusion["sample"]["sampler"] if diffusion else None,
                 "guidance_scale": bool(diffusion and s.conditional and diffusion.get("label_dropout") != 0),
+                "guidance_interval": bool(diffusion and s.conditional and diffusion.get("label_dropout") != 0),
                 "truncation": s.style is not None,
                 "mix": s.style is not None,
                 "codes": [{k: v[k] for k in ("name", "kind", "size", "prior") if k in v} for v in s.codes.variables] if s.codes else None,

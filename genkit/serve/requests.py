@@ -33,6 +33,9 @@ class SampleRequest(BaseModel):
     sampler: StrictStr | None = Field(None, description="diffusion: ancestral, ddim, dpmpp_2m, euler or heun")
     eta: Number | None = Field(None, description="diffusion, ddim: noise, 0 (deterministic) to 1")
     guidance_scale: Number | None = Field(None, description="conditional diffusion: classifier-free guidance; 1 = none")
+    guidance_interval: list[StrictInt] | None = Field(
+        None, min_length=2, max_length=2, description="conditional diffusion: [low, high], guide only at those timesteps"
+    )
     truncation: Number | None = Field(None, description="style exports: psi")
     mix: StrictInt | None = Field(None, ge=0, description="style exports: the seed of the fine styles")
     crossover: StrictInt | None = Field(None, description="style exports with mix: the first style taken from it")

@@ -47,17 +47,28 @@ def check_diffusion_options_apply(spec):
             problems.append(
                 Problem(("sample", name), f"applies to sampler {sampler}, not {sample.sampler}.", "Remove it.")
             )
-    if changed(sample, "guidance_scale"):
+    for name in ("guidance_scale", "guidance_interval"):
+        if not changed(sample, name):
+            continue
         if spec.model.condition is None:
             problems.append(
-                Problem(("sample", "guidance_scale"), "applies to conditional models (model.condition).", "Remove it.")
+                Problem(("sample", name), "applies to conditional models (model.condition).", "Remove it.")
             )
         elif diffusion.label_dropout == 0:
             problems.append(
                 Problem(
-                    ("sample", "guidance_scale"),
+                    ("sample", name),
                     "guidance needs the unconditional model, which model.diffusion.label_dropout: 0 never trains.",
-                    "Set label_dropout (e.g. 0.1) or guidance_scale: 1.",
+                    f"Set label_dropout (e.g. 0.1) or remove {name}." if name == "guidance_interval"
+                    else "Set label_dropout (e.g. 0.1) or guidance_scale: 1.",
                 )
             )
+    if sample.guidance_interval is not None and sample.guidance_interval[1] >= diffusion.timesteps:
+        problems.append(
+            Problem(
+                ("sample", "guidance_interval"),
+                f"ends at timestep {sample.guidance_interval[1]} but the model's last is {diffusion.timesteps - 1}.",
+                f"Use timesteps in [0, {diffusion.timesteps - 1}].",
+            )
+        )
     return problems

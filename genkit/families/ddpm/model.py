@@ -180,6 +180,7 @@ class DDPM(GenerativeModel):
         sampler=None,
         eta=None,
         guidance_scale=None,
+        guidance_interval=None,
         progress=None,
     ):
         """n images in [−1, 1] from the (EMA) denoiser, with the spec's `sample` settings unless given.
@@ -203,6 +204,7 @@ class DDPM(GenerativeModel):
             sampler=sampler,
             eta=eta,
             guidance_scale=guidance_scale,
+            guidance_interval=guidance_interval,
             progress=progress,
         )
         return np.clip(x, *self.value_range)

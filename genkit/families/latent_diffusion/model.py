@@ -258,6 +258,7 @@ class LatentDiffusion(GenerativeModel):
         sampler=None,
         eta=None,
         guidance_scale=None,
+        guidance_interval=None,
         progress=None,
     ):
         """n images: latents denoised by the (EMA) denoiser, divided by s, decoded (steps 1-3 of sampling)."""
@@ -281,6 +282,7 @@ class LatentDiffusion(GenerativeModel):
             sampler=sampler,
             eta=eta,
             guidance_scale=guidance_scale,
+            guidance_interval=guidance_interval,
             progress=progress,
         )
         return np.clip(predict_batches(self.decoder, x0 / scale), *self.value_range)
