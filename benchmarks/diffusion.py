@@ -283,6 +283,7 @@ def keras_loop(net, sampler, n: int, labels, *, jit: bool):
             labels=labels,
             null_class=loop.null_class,
             guidance_scale=float(o["guidance_scale"]) if labels is not None else 1.0,
+            guidance_interval=o["guidance_interval"] if labels is not None else None,  # the same calls as the export's loop
         )
 
     run()  # trace (and compile, with XLA)
