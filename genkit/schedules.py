@@ -21,7 +21,7 @@ indices t = 0 … T − 1 stand for the paper's 1 … T; α_t = 1 − β_t, ᾱ_
   their section 4) uses the betas implied by ᾱ on that subsequence;
 - v-prediction: Salimans & Ho, "Progressive Distillation", ICLR 2022, v = √ᾱ ε − √(1−ᾱ) x_0;
 - classifier-free guidance: Ho & Salimans, 2022, ε̃ = ε_∅ + w (ε_y − ε_∅);
-- few-step ODE solvers (DPM-Solver++(2M), Euler, Heun): `genkit.solvers`, driven by
+- few-step solvers (DPM-Solver++(2M) and its SDE form, Euler, Heun): `genkit.solvers`, driven by
   `sample_loop` through the same guidance, prediction and clipping as DDIM.
 
 Example:
@@ -66,7 +66,7 @@ __all__ = [
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
 STEP_SAMPLERS = ("ancestral", "ddim")  # one `Step` per network call, noise drawn by `sample_loop`
-SAMPLERS = STEP_SAMPLERS + SOLVERS  # ... and the deterministic ODE solvers of genkit.solvers
+SAMPLERS = STEP_SAMPLERS + SOLVERS  # ... and the multistep solvers of genkit.solvers
 VARIANCES = ("beta", "posterior")
 
 _COSINE_OFFSET = 0.008  # s of Nichol & Dhariwal eq. (17): keeps β_0 from being vanishingly small
@@ -160,7 +160,7 @@ def timestep_sequence(timesteps: int, steps: int) -> np.ndarray:
 def sampler_timesteps(schedule: Schedule, sampler: str, steps: int) -> np.ndarray:
     """The `steps` timesteps `sampler` visits (int64, descending, from T − 1 to 0).
 
-    ancestral and DDIM: `timestep_sequence`, evenly spaced in t. The ODE solvers of
+    ancestral and DDIM: `timestep_sequence`, evenly spaced in t. The solvers of
     `genkit.solvers`: evenly spaced in the half log-SNR λ_t = ½ log(ᾱ_t / (1 − ᾱ_t)), each
     rounded to the nearest integer timestep the network was trained on. Lu et al. recommend
     λ-uniform steps for low-resolution images (DPM-Solver, NeurIPS 2022, "logSNR" skip type); with
@@ -314,8 +314,8 @@ def sample_loop(
             t float32 (B,) and y int32 (B,) or None; any framework behind it.
         shape: (N, H, W, C) of the samples.
         sequence: timesteps to visit, e.g. `timestep_sequence(T, 50)`.
-        sampler: "ancestral" or "ddim" (one `Step` per timestep), or one of the ODE solvers
-            of `genkit.solvers` ("dpmpp_2m", "euler", "heun"; `eta` and `variance` unused).
+        sampler: "ancestral" or "ddim" (one `Step` per timestep), or one of the solvers of
+            `genkit.solvers` ("dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"; `eta` and `variance` unused).
         labels: int (N,) class per sample (conditional models), else None.
         null_class: the "no label" class of a guided model; needed when guidance_scale != 1.
         guidance_scale: w of classifier-free guidance; 1 runs the conditional network only.
@@ -356,7 +356,7 @@ def sample_loop(
         def denoise(x_t, t: int) -> np.ndarray:
             return data_prediction(schedule, x_t, output_at(x_t, t), t, prediction=prediction, clip=clip)
 
-        return solve(schedule, denoise, x, sequence, sampler=sampler, progress=progress)
+        return solve(schedule, denoise, x, sequence, sampler=sampler, rng=rng, progress=progress)
     for i, t in enumerate(sequence):
         t_prev = sequence[i + 1] if i + 1 < len(sequence) else -1
         output = output_at(x, t)

@@ -1,10 +1,11 @@
-"""Few-step ODE solvers for diffusion sampling: DPM-Solver++(2M), Euler and Heun, in NumPy.
+"""Few-step solvers for diffusion sampling: DPM-Solver++(2M), its SDE form, Euler and Heun, in NumPy.
 
 `genkit.schedules.sample_loop` hands these samplers a `denoise(x_t, t) -> x̂_0` callback (the
 network output after guidance, turned into a data prediction and clipped if asked) and the
 descending timesteps to visit; they integrate the probability-flow ODE of the VP diffusion
-x_t = α_t x_0 + σ_t ε, α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), from pure noise down to clean data. All
-three are deterministic: the only noise is x_T. Why here and not in `schedules`: that module
+x_t = α_t x_0 + σ_t ε, α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), from pure noise down to clean data. The
+ODE solvers are deterministic (the only noise is x_T); dpmpp_2m_sde adds fresh noise each step, as
+stochastic DDIM (η = 1) does, which small, briefly trained models sample better with. Why here and not in `schedules`: that module
 holds the schedule and the one-network-call updates (ancestral, DDIM); these solvers keep
 state between calls (multistep history, Heun's predictor) and are the variants STYLE asks
 to keep apart.
@@ -19,6 +20,14 @@ to keep apart.
   The first step is first order (no history yet; it is DDIM with η = 0), and so is the last
   one, to clean data: there σ = 0, λ = ∞ and the update is x_0 = D (diffusers calls this
   `lower_order_final`; the second-order weight 1/(2r) would be 1/0 there).
+- SDE-DPM-Solver++(2M) (Lu et al. 2022, section 4 and appendix: the data-prediction solver of the
+  reverse SDE; diffusers' `sde-dpmsolver++` with the midpoint rule), with the same D and z ~ N(0, I):
+
+      x_{t_i} = (σ_{t_i} / σ_{t_{i−1}}) e^{−h_i} x_{t_{i−1}} + α_{t_i} (1 − e^{−2h_i}) D + σ_{t_i} √(1 − e^{−2h_i}) z.
+
+  Its first-order step is exactly DDPM's posterior q(x_t | x_s, x̂_0): DDIM with η = 1 on the same
+  timesteps (e^{−h} = σ_t α_s / (α_t σ_s) makes the three coefficients those of eqs. (6)-(7) of Ho
+  et al.); the tests hold the two equal. Noise is drawn once a step, for the whole batch, after x_T.
 - Euler and Heun (Karras, Aittala, Aila & Laine, "Elucidating the Design Space of
   Diffusion-Based Generative Models", NeurIPS 2022, Algorithm 1 without churn) in the VE
   variables σ̃_t = σ_t / α_t = √((1 − ᾱ_t) / ᾱ_t) and x̃ = x_t / α_t = x_t √(1 + σ̃²), where
@@ -49,7 +58,7 @@ import numpy as np
 
 __all__ = ["SOLVERS", "network_calls", "solve"]
 
-SOLVERS = ("dpmpp_2m", "euler", "heun")
+SOLVERS = ("dpmpp_2m", "dpmpp_2m_sde", "euler", "heun")
 
 
 def network_calls(sampler: str, steps: int) -> int:
@@ -57,7 +66,7 @@ def network_calls(sampler: str, steps: int) -> int:
     return 2 * steps - 1 if sampler == "heun" else steps
 
 
-def solve(schedule, denoise, x, sequence, *, sampler: str, progress=None) -> np.ndarray:
+def solve(schedule, denoise, x, sequence, *, sampler: str, rng=None, progress=None) -> np.ndarray:
     """Integrate from x at sequence[0] down to clean data along `sequence`; float32.
 
     Args:
@@ -66,13 +75,16 @@ def solve(schedule, denoise, x, sequence, *, sampler: str, progress=None) -> np.
         x: the starting sample x_T, e.g. N(0, I).
         sequence: strictly decreasing integer timesteps; the step after the last lands on t = −1.
         sampler: one of SOLVERS.
+        rng: dpmpp_2m_sde: the `np.random.Generator` of each step's noise.
         progress: optional `progress(done, total)` after each step.
     """
     if sampler not in SOLVERS:
         raise ValueError(f"sampler must be one of {', '.join(SOLVERS)}; got {sampler!r}.")
-    step = _dpmpp_2m if sampler == "dpmpp_2m" else _karras
+    if sampler == "dpmpp_2m_sde" and rng is None:
+        raise ValueError("dpmpp_2m_sde draws noise every step: pass rng.")
+    step = {"dpmpp_2m": _dpmpp_2m, "dpmpp_2m_sde": _dpmpp_2m_sde}.get(sampler, _karras)
     x = np.asarray(x, np.float64)
-    state: dict = {"heun": sampler == "heun"}
+    state: dict = {"heun": sampler == "heun", "rng": rng}
     for i, t in enumerate(sequence):
         t_next = int(sequence[i + 1]) if i + 1 < len(sequence) else -1
         x = step(schedule, denoise, x, int(t), t_next, state)
@@ -94,6 +106,27 @@ def _dpmpp_2m(schedule, denoise, x, t: int, t_next: int, state: dict) -> np.ndar
         return d  # σ = 0: the first-order update is x_0 = D (see the module docstring)
     (alpha, sigma), (alpha_next, sigma_next) = _alpha_sigma(schedule, t), _alpha_sigma(schedule, t_next)
     h = math.log(alpha_next / sigma_next) - math.log(alpha / sigma)
+    blend = _second_order(d, h, state)
+    # −expm1(−h) = 1 − e^{−h}, exact for small h where 1 − e^{−h} would lose digits.
+    return (sigma_next / sigma) * x - alpha_next * math.expm1(-h) * blend
+
+
+def _dpmpp_2m_sde(schedule, denoise, x, t: int, t_next: int, state: dict) -> np.ndarray:
+    """One step of SDE-DPM-Solver++(2M) (module docstring); `state` keeps D_{i−1}, h_{i−1} and the rng."""
+    d = denoise(x, t)
+    if t_next < 0:
+        return d  # σ = 0: no noise is left to add, x_0 = D
+    (alpha, sigma), (alpha_next, sigma_next) = _alpha_sigma(schedule, t), _alpha_sigma(schedule, t_next)
+    h = math.log(alpha_next / sigma_next) - math.log(alpha / sigma)
+    blend = _second_order(d, h, state)
+    kept = -math.expm1(-2.0 * h)  # 1 − e^{−2h}
+    # Drawn in float32 as sample_loop draws its noise, then widened: float32 · a Python float stays float32.
+    z = state["rng"].standard_normal(x.shape).astype(np.float32).astype(np.float64)
+    return (sigma_next / sigma) * math.exp(-h) * x + alpha_next * kept * blend + sigma_next * math.sqrt(kept) * z
+
+
+def _second_order(d, h: float, state: dict):
+    """D of the 2M update: D_{i−1} on the first step, then (1 + 1/(2r)) D_{i−1} − 1/(2r) D_{i−2}."""
     if "previous" in state:
         d_previous, h_previous = state["previous"]
         half_r = 0.5 * h / h_previous  # 1 / (2 r_i)
@@ -101,8 +134,7 @@ def _dpmpp_2m(schedule, denoise, x, t: int, t_next: int, state: dict) -> np.ndar
     else:
         blend = d
     state["previous"] = (d, h)
-    # −expm1(−h) = 1 − e^{−h}, exact for small h where 1 − e^{−h} would lose digits.
-    return (sigma_next / sigma) * x - alpha_next * math.expm1(-h) * blend
+    return blend
 
 
 def _karras(schedule, denoise, x, t: int, t_next: int, state: dict) -> np.ndarray:

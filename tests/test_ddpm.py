@@ -214,6 +214,7 @@ def test_the_ema_denoiser_exports_with_x_t_y_and_the_schedule_in_the_manifest(co
         {"guidance_scale": 1.0, "steps": 3},
         {"sampler": "dpmpp_2m", "steps": 4},
         {"sampler": "heun", "steps": 3},
+        {"sampler": "dpmpp_2m_sde", "steps": 4},
         {"guidance_interval": (40, 80)},
     ],
 )

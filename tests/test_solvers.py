@@ -1,4 +1,4 @@
-"""genkit.solvers (DPM-Solver++(2M), Euler, Heun): hand-computed steps, exact Gaussian answers, order of accuracy."""
+"""genkit.solvers (DPM-Solver++(2M) and its SDE form, Euler, Heun): hand-computed steps, exact Gaussian answers, order of accuracy."""
 
 import math
 
@@ -50,6 +50,32 @@ def test_dpmpp_2m_steps_match_algorithm_2_by_hand():
     np.testing.assert_allclose(out, D[0], rtol=1e-6)  # the last step to σ = 0 is x = D
 
 
+def test_dpmpp_2m_sde_steps_match_the_sde_solver_by_hand():
+    denoise = Fixed()
+    out = solve(HAND, denoise, X_T, [2, 1, 0], sampler="dpmpp_2m_sde", rng=np.random.default_rng(4))
+    z1, z2 = (np.random.default_rng(4).standard_normal((2, 2)).astype(np.float32)).astype(np.float64)
+    # h = log 2 each step: e^{−h} = 1/2, 1 − e^{−2h} = 3/4.
+    # Step 1 (first order): x_1 = (σ_1/σ_2)/2 · x_2 + α_1 · 3/4 · D_2 + σ_1 √(3/4) z_1.
+    x1 = math.sqrt(0.5 / 0.8) / 2 * X_T + math.sqrt(0.5) * 0.75 * D[2] + math.sqrt(0.5) * math.sqrt(0.75) * z1
+    # Step 2 (r = 1): D = 1.5 D_1 − 0.5 D_2;  x_0' = (σ_0/σ_1)/2 · x_1 + α_0 · 3/4 · D + σ_0 √(3/4) z_2.
+    x0 = math.sqrt(0.2 / 0.5) / 2 * x1 + math.sqrt(0.8) * 0.75 * (1.5 * D[1] - 0.5 * D[2]) + math.sqrt(0.2) * math.sqrt(0.75) * z2
+    np.testing.assert_allclose(denoise.calls[1][1], x1, rtol=1e-12)
+    np.testing.assert_allclose(denoise.calls[2][1], x0, rtol=1e-12)
+    np.testing.assert_allclose(out, D[0], rtol=1e-6)  # no noise on the last step, to σ = 0
+    with pytest.raises(ValueError, match="pass rng"):
+        solve(HAND, Fixed(), X_T, [2, 1, 0], sampler="dpmpp_2m_sde")
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+def test_dpmpp_2m_sde_to_one_timestep_is_ddim_with_eta_1(prediction):
+    # First order (one step, then x_0 = D) it is DDPM's posterior: DDIM η = 1, with the same noise.
+    schedule = make_schedule("linear", 100, beta_start=1e-4, beta_end=0.02)
+    common = dict(prediction=prediction, variance="beta", clip=True, sequence=[60, 20])
+    sde = sample_loop(schedule, Network(), (4, 2, 2, 1), sampler="dpmpp_2m_sde", eta=0.0, rng=np.random.default_rng(2), **common)
+    ddim = sample_loop(schedule, Network(), (4, 2, 2, 1), sampler="ddim", eta=1.0, rng=np.random.default_rng(2), **common)
+    np.testing.assert_allclose(sde, ddim, rtol=1e-5, atol=1e-5)
+
+
 def test_euler_and_heun_steps_match_karras_algorithm_1_by_hand():
     euler, heun = Fixed(), Fixed()
     solve(HAND, euler, X_T, [2, 1], sampler="euler")
@@ -86,12 +112,15 @@ def _exact(x_T, first: int, last: int):
 
 
 @pytest.mark.parametrize(
-    ("sampler", "steps", "tolerance"), [("dpmpp_2m", 15, 0.01), ("heun", 15, 0.025), ("euler", 50, 0.02)]
+    ("sampler", "steps", "tolerance"),
+    [("dpmpp_2m", 15, 0.01), ("dpmpp_2m_sde", 15, 0.02), ("heun", 15, 0.025), ("euler", 50, 0.02)],
 )
 def test_with_an_exact_denoiser_samples_have_the_data_mean_and_variance(sampler, steps, tolerance):
     # x_T ~ N(0, I) as sample_loop draws it; the exact denoiser of N(MU, S²) "data" (no network).
+    # The SDE's path differs from the ODE's but its marginals are the same: the mean and spread agree.
     x_T = np.random.default_rng(0).standard_normal(20000)
-    x = solve(LINEAR, _gaussian_denoiser, x_T, sampler_timesteps(LINEAR, sampler, steps), sampler=sampler)
+    sequence = sampler_timesteps(LINEAR, sampler, steps)
+    x = solve(LINEAR, _gaussian_denoiser, x_T, sequence, sampler=sampler, rng=np.random.default_rng(1))
     # √ᾱ_999 ≈ 0.006 leaves x_T a hair off N(α MU, α² S² + σ²): the exact ODE's own answer is the yardstick.
     exact = _exact(x_T, 999, 0)
     assert abs(exact.mean() - MU) < 0.01 and abs(exact.std() - S) < 0.01
@@ -164,7 +193,7 @@ def test_euler_on_the_same_timesteps_is_ddim_with_eta_0(prediction, clip):
 
 
 @pytest.mark.parametrize("sampler", SOLVERS)
-def test_every_solver_guides_each_call_and_draws_only_x_T(sampler):
+def test_every_solver_guides_each_call_and_a_seed_repeats_its_samples(sampler):
     labels = np.array([1, 2, 3, 4], np.int32)
     network = Network()
     guided = _loop(network, sampler, labels=labels, null_class=10, guidance_scale=3.0)
@@ -176,9 +205,9 @@ def test_every_solver_guides_each_call_and_draws_only_x_T(sampler):
 
 
 def test_unknown_samplers_are_refused_by_name():
-    with pytest.raises(ValueError, match="sampler must be one of ancestral, ddim, dpmpp_2m, euler, heun"):
+    with pytest.raises(ValueError, match="sampler must be one of ancestral, ddim, dpmpp_2m, dpmpp_2m_sde, euler, heun"):
         _loop(Network(), "dpm")
-    with pytest.raises(ValueError, match="dpmpp_2m, euler, heun"):
+    with pytest.raises(ValueError, match="dpmpp_2m, dpmpp_2m_sde, euler, heun"):
         solve(LINEAR, _gaussian_denoiser, np.zeros(2), [5, 0], sampler="ddim")
 
 

@@ -24,7 +24,7 @@ __all__ = ["build_parser"]
 _FORCE_HELP = "replace an export of another spec or name in the export folder, keeping it under <folder>/.previous/"
 _ALLOW_SPEC_CHANGE_HELP = "with --resume: continue even though the spec changed (e.g. a lower learning rate); the changed fields are printed"
 # genkit.schedules.SAMPLERS, written out so that parsing arguments does not import NumPy (tests/test_solvers.py holds them equal).
-_SAMPLERS = ("ancestral", "ddim", "dpmpp_2m", "euler", "heun")
+_SAMPLERS = ("ancestral", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun")
 
 
 def _resume_flag(verb: str) -> dict:

@@ -230,7 +230,7 @@ class CodesFacts(_Open):
 class DiffusionSampleFacts(_Open):
     """`diffusion.sample`: the export's default sampler settings (see genkit.spec SampleSpec)."""
 
-    sampler: Literal["ancestral", "ddim", "dpmpp_2m", "euler", "heun"]  # genkit.schedules.SAMPLERS (a sibling layer)
+    sampler: Literal["ancestral", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"]  # genkit.schedules.SAMPLERS (a sibling layer)
     steps: StrictInt = Field(..., ge=1, le=MAX_TIMESTEPS)
     eta: Number = Field(..., ge=0.0, le=1.0)
     variance: Literal["beta", "posterior"]

@@ -30,7 +30,7 @@ class SampleRequest(BaseModel):
     label: StrictInt | None = Field(None, ge=0, description="conditional models: the class of every image (default: 0, 1, ... in turn)")
     seed: StrictInt | None = Field(None, ge=0, le=_MAX_SEED, description="same seed, same images (default: a random seed, returned in X-Seed)")
     steps: StrictInt | None = Field(None, ge=1, description="diffusion: sampler steps")
-    sampler: StrictStr | None = Field(None, description="diffusion: ancestral, ddim, dpmpp_2m, euler or heun")
+    sampler: StrictStr | None = Field(None, description="diffusion: ancestral, ddim, dpmpp_2m, dpmpp_2m_sde, euler or heun")
     eta: Number | None = Field(None, description="diffusion, ddim: noise, 0 (deterministic) to 1")
     guidance_scale: Number | None = Field(None, description="conditional diffusion: classifier-free guidance; 1 = none")
     guidance_interval: list[StrictInt] | None = Field(

@@ -392,13 +392,15 @@ class SampleSpec(Section):
         "ddim: Song et al. 2021, deterministic at eta 0 and good in 20-100 steps. Deterministic ODE solvers for "
         "10-20 steps, on timesteps evenly spaced in log-SNR: dpmpp_2m: DPM-Solver++(2M), Lu et al. 2022, second "
         "order, one network call a step; euler: Karras et al. 2022 Algorithm 1, first order (DDIM at eta 0 in "
-        "other variables); heun: its second-order form, two network calls a step but the last.",
+        "other variables); heun: its second-order form, two network calls a step but the last. dpmpp_2m_sde: "
+        "DPM-Solver++(2M) of the reverse SDE, fresh noise each step (first order it is ddim at eta 1): the "
+        "few-step sampler for models that sample best stochastically.",
     )
     steps: int = Field(
         50,
         ge=1,
         description="Denoising steps from T-1 down to 0 (at most model.diffusion.timesteps): evenly spaced for "
-        "ancestral and ddim, evenly spaced in log-SNR for dpmpp_2m, euler and heun.",
+        "ancestral and ddim, evenly spaced in log-SNR for dpmpp_2m, dpmpp_2m_sde, euler and heun.",
     )
     eta: float = Field(0.0, ge=0.0, le=1.0, description="ddim: noise of each step; 0 deterministic, 1 as ancestral.")
     variance: Literal[VARIANCES] = Field(
