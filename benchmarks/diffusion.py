@@ -145,6 +145,7 @@ class Quality:
 # Ordered by what the few-step verdict needs first: each row takes minutes at N = 500 on a CPU.
 QUALITY_GRID = [
     ("ddim", 50, None),
+    ("dpmpp_2m_sde", 15, None),
     ("dpmpp_2m", 15, None),
     ("heun", 8, None),
     ("euler", 15, None),
@@ -152,6 +153,8 @@ QUALITY_GRID = [
     ("dpmpp_2m", 10, None),
     ("ddim", 10, None),
     ("dpmpp_2m", 20, None),
+    ("dpmpp_2m_sde", 10, None),
+    ("dpmpp_2m_sde", 20, None),
     ("ddim", 20, None),
     ("ddim", 50, 0.0),
     ("euler", 10, None),
@@ -166,7 +169,10 @@ def quality_table(quality: Quality) -> str:
 
     defaults = quality.sampler._diffusion.defaults
     guided = quality.sampler.conditional and defaults["guidance_scale"] != 1.0
+    interval = defaults.get("guidance_interval") if guided else None
     scale = defaults["guidance_scale"] if quality.sampler.conditional else "-"
+    if interval:
+        scale = f"{scale} at timesteps {interval[0]}-{interval[1]}"
     lines = [
         (
             f"Sample quality vs steps: {quality.n} samples per row (labels of the first {quality.n} test images, "
@@ -184,8 +190,9 @@ def quality_table(quality: Quality) -> str:
         seconds = (time.perf_counter() - start) / quality.n
         label = f"ddim, eta {defaults['eta'] if eta is None else eta:g}" if name == "ddim" else name
         calls = network_calls(name, steps) * (2 if guided else 1)  # guidance: [x, x] in one batch, counted twice
+        guided_note = "" if not guided else f" (at most {calls} guided)" if interval else f" ({calls} guided)"
         lines.append(
-            f"| {label} | {steps} | {network_calls(name, steps)}{f' ({calls} guided)' if guided else ''} | {fid:.2f} | "
+            f"| {label} | {steps} | {network_calls(name, steps)}{guided_note} | {fid:.2f} | "
             f"{'-' if accuracy is None else f'{accuracy:.3f}'} | {seconds:.3f} |"
         )
         print(lines[-1], file=sys.stderr, flush=True)  # progress: each row takes minutes
