@@ -74,7 +74,7 @@ def test_models_say_what_each_export_accepts(client):
     assert cvae["family"] == "cvae" and cvae["data"] == {"shape": [8, 8, 1], "range": [0.0, 1.0], "num_classes": 3}
     assert cvae["endpoints"] == ["sample"] and cvae["sample"]["labels"] == [0, 1, 2] and cvae["sample"]["steps"] is None
     assert vae["endpoints"] == ["sample", "score"] and vae["latent_dim"] == 2 and vae["latent_box"] == [[-3.0, 3.0], [-3.0, 3.0]]
-    assert ddpm["sample"]["steps"] == {"default": 5, "max": 50} and ddpm["sample"]["samplers"] == ["ancestral", "ddim", "dpmpp_2m", "euler", "heun"]
+    assert ddpm["sample"]["steps"] == {"default": 5, "max": 50} and ddpm["sample"]["samplers"] == ["ancestral", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"]
     assert ddpm["sample"]["z"] is False and ddpm["sample"]["labels"] is None
     assert cycle["endpoints"] == ["translate"] and cycle["translate"] == {"directions": ["ab", "ba"]} and cycle["sample"] is None
 
