@@ -9,7 +9,7 @@ Prints, in one run:
 1. images/s of ancestral (every timestep: 1000), DDIM-50 and DDIM-20 through onnxruntime
    (`genkit.runtime.Sampler`);
    with `--quality N`, a table of sample quality vs steps for every sampler (DDIM, and the
-   ODE solvers DPM-Solver++(2M), Euler, Heun of `genkit.solvers`): FID of N samples against N
+   few-step solvers DPM-Solver++(2M), its SDE form, Euler, Heun of `genkit.solvers`): FID of N samples against N
    test images in the domain feature space (`genkit.evaluate.features`), class accuracy for a
    conditional export, network calls (NFE: Heun calls twice a step) and seconds per image,
    beside issue 18's target (a solver within 10% of DDIM-50's FID in <= 15 steps);

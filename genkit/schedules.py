@@ -66,7 +66,7 @@ __all__ = [
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
 STEP_SAMPLERS = ("ancestral", "ddim")  # one `Step` per network call, noise drawn by `sample_loop`
-SAMPLERS = STEP_SAMPLERS + SOLVERS  # ... and the multistep solvers of genkit.solvers
+SAMPLERS = STEP_SAMPLERS + SOLVERS  # ... and the few-step solvers of genkit.solvers
 VARIANCES = ("beta", "posterior")
 
 _COSINE_OFFSET = 0.008  # s of Nichol & Dhariwal eq. (17): keeps β_0 from being vanishingly small

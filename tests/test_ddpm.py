@@ -60,6 +60,13 @@ def with_changes(spec: dict, changes: dict) -> dict:
         ("ddpm_cond", {"sample.guidance_interval": [20, 100]}, ("sample", "guidance_interval"), "model's last is 99"),
         ("ddpm_cond", {"sample.guidance_interval": [60, 20]}, ("sample", "guidance_interval"), "low <= high"),
         ("ddpm_cond", {"sample.guidance_interval": [10]}, ("sample", "guidance_interval"), "2 items"),
+        ("ddpm_cond", {"sample.guidance_interval": [10, True]}, ("sample", "guidance_interval"), "valid integer"),
+        (
+            "ddpm_cond",
+            {"sample.guidance_scale": 1.0, "sample.guidance_interval": [0, 50]},
+            ("sample", "guidance_interval"),
+            "applies when sample.guidance_scale is not 1",
+        ),
         ("ddpm_cond", {"data.labels": False}, ("data", "labels"), "needs labelled data"),
         ("ddpm", {"model.diffusion.schedule": "cosin"}, ("model", "diffusion", "schedule"), "Did you mean 'cosine'"),
     ],
@@ -240,6 +247,8 @@ def test_runtime_refuses_settings_the_export_cannot_take(exported):
         sampler.sample(2, sampler="dpmpp_2m", eta=0.5)
     with pytest.raises(GenkitError, match=r"guidance_interval must be two timesteps \[low, high\] with 0 <= low <= high <= 99"):
         sampler.sample(2, guidance_interval=(80, 200))
+    with pytest.raises(GenkitError, match="guidance_interval applies when guidance_scale is not 1"):
+        sampler.sample(2, guidance_scale=1.0, guidance_interval=(0, 50))
     with pytest.raises(GenkitError, match="no latent code"):
         sampler.decode(np.zeros((1, 4), "float32"))
 

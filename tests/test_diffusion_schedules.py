@@ -266,11 +266,25 @@ def test_ddim_eta_0_is_deterministic_given_x_T_and_ancestral_is_not():
         rng=CountingRng(),
     )
     assert len(calls) == 1 + 1 + 9  # x_T, then noise on every step but the last
+    sample_loop(
+        schedule,
+        Recorder(),
+        (4, 2, 2, 1),
+        sequence=timestep_sequence(100, 10),
+        sampler="dpmpp_2m_sde",
+        prediction="epsilon",
+        eta=0.0,
+        variance="beta",
+        clip=True,
+        rng=CountingRng(),
+    )
+    assert len(calls) == 11 + 1 + 9  # the SDE solver too: x_T, then one noise a step but the last
 
 
-def test_a_seed_gives_the_same_samples_however_the_network_splits_the_batch():
-    whole = loop(Recorder(), seed=3, sampler="ancestral")
-    chunked = loop(Recorder(chunk=1), seed=3, sampler="ancestral")
+@pytest.mark.parametrize("sampler", ["ancestral", "dpmpp_2m_sde"])
+def test_a_seed_gives_the_same_samples_however_the_network_splits_the_batch(sampler):
+    whole = loop(Recorder(), seed=3, sampler=sampler)
+    chunked = loop(Recorder(chunk=1), seed=3, sampler=sampler)
     np.testing.assert_array_equal(whole, chunked)
 
 

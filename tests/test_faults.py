@@ -4,6 +4,7 @@ unwritable run folders; and with train.deterministic a resumed run equals an uni
 import contextlib
 import csv
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -226,6 +227,15 @@ def test_a_changed_spec_is_refused_unless_allowed(vae_copy, capsys):
     assert "with changed train.optimizer.learning_rate" in capsys.readouterr().out
     assert epochs_logged(run_dir) == [0, 1, 2]
     assert yaml.safe_load((run_dir / "spec.yaml").read_text())["train"]["optimizer"]["learning_rate"] == 0.0005
+
+
+def test_a_checkpoint_hashed_before_genkit_added_options_resumes_under_the_same_spec(vae_copy, capsys):
+    # An older genkit hashed fewer (default) options: its hash differs, the spec as trained does not.
+    state_file = the_run(vae_copy) / "checkpoints" / "epoch_0002" / "state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "spec_hash": "0123456789abcdef"}))
+    assert main(["train", "spec.yaml", "--resume", "--set", "train.epochs=3"]) == 0
+    assert "after epoch 2 (epoch_0002)" in capsys.readouterr().out
 
 
 def test_an_allowed_change_whose_weights_do_not_fit_is_a_clear_error(vae_copy, capsys):

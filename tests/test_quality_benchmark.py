@@ -92,3 +92,21 @@ def test_harness_scores_genkit_and_the_twin_at_equal_wall_time(quality, tmp_path
     genkit_line = next(line for line in printed.splitlines() if line.startswith("| cvae | cvae_mnist (genkit)"))
     assert f"{row['genkit']['fid']:.1f}" in genkit_line and f"{row['genkit']['class_accuracy']:.3f}" in genkit_line
     assert "keras.io twin" in printed and "load average before genkit" in printed
+
+
+def test_sampler_sweep_reads_settings_and_refuses_bad_ones():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        sweep = importlib.import_module("sampler_sweep")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert sweep.parse_setting("dpmpp_2m_sde:15:g1.5:i0-600") == {
+        "sampler": "dpmpp_2m_sde",
+        "steps": 15,
+        "guidance_scale": 1.5,
+        "guidance_interval": (0, 600),
+    }
+    assert sweep.parse_setting("ddim:50:e0") == {"sampler": "ddim", "steps": 50, "eta": 0.0}
+    for bad in ("ddim", "ddim:fifty", "ddim:50:x3"):
+        with pytest.raises(SystemExit, match="setting"):
+            sweep.parse_setting(bad)

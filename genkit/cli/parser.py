@@ -166,7 +166,7 @@ def build_parser(families: str = "a family name; `genkit new --help` lists them"
         "--code", action="append", metavar="NAME=VALUE", help="InfoGAN exports: set a latent code for every sample, e.g. digit=3 or c1=-1.0 (repeatable; the others are drawn)"
     )
     p.add_argument("--steps", type=int, help="sampler steps (diffusion exports)")
-    p.add_argument("--sampler", choices=_SAMPLERS, help="diffusion exports: sampler (default: the export's); dpmpp_2m for 10-20 steps")
+    p.add_argument("--sampler", choices=_SAMPLERS, help="diffusion exports: sampler (default: the export's); dpmpp_2m_sde or dpmpp_2m for 10-20 steps")
     p.add_argument("--eta", type=float, help="diffusion exports: DDIM noise, 0 (deterministic) to 1")
     p.add_argument("--guidance-scale", type=float, help="conditional diffusion exports: classifier-free guidance; 1 = none")
     p.add_argument(

@@ -145,7 +145,7 @@ def _evaluate_command(args):
     if _is_export_dir(args.target):
         _evaluate_export(args.target, args.set, options)
         return
-    given = [f"--{k.replace('_scale', '').replace('_', '-')}" for k, v in options.items() if v is not None]
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
     if given:
         raise GenkitError(f"{', '.join(given)}: sampler settings apply when evaluating a diffusion export folder, not a run.")
     _open_target(args.target, args.set, args.allow_outside_paths).evaluate()

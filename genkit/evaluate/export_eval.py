@@ -39,7 +39,7 @@ RUN_ONLY = {
 class ExportedModel:
     """An export seen through onnxruntime with the `sample(n, labels, seed)` the metrics take.
 
-    `options` are the diffusion sampler settings (steps, sampler, eta, guidance_scale).
+    `options` are the diffusion sampler settings (steps, sampler, eta, guidance_scale, guidance_interval).
     """
 
     def __init__(self, runtime: Sampler, **options):

@@ -116,6 +116,11 @@ class DiffusionLoop:
                     f"{self.timesteps - 1}; got {interval!r}."
                 )
             o["guidance_interval"] = (int(interval[0]), int(interval[1]))
+        if guidance_interval is not None and float(o["guidance_scale"]) == 1.0:
+            raise GenkitError(
+                f"{self.name}: guidance_interval applies when guidance_scale is not 1; at 1 no step is guided. "
+                "Give a guidance scale too (e.g. --guidance-scale 1.5)."
+            )
         if (guidance_scale is not None and guidance_scale != 1.0) or guidance_interval is not None:
             if self._label is None:
                 raise GenkitError(f"{self.name} is unconditional; guidance applies to class-conditional exports.")

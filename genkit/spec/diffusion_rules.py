@@ -63,6 +63,14 @@ def check_diffusion_options_apply(spec):
                     else "Set label_dropout (e.g. 0.1) or guidance_scale: 1.",
                 )
             )
+    if sample.guidance_interval is not None and sample.guidance_scale == 1.0 and spec.model.condition is not None:
+        problems.append(
+            Problem(
+                ("sample", "guidance_interval"),
+                "applies when sample.guidance_scale is not 1; at 1 no step is guided.",
+                "Set guidance_scale (e.g. 1.5) or remove guidance_interval.",
+            )
+        )
     if sample.guidance_interval is not None and sample.guidance_interval[1] >= diffusion.timesteps:
         problems.append(
             Problem(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional, Union
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, StrictInt, create_model, field_validator, model_validator
 
 from genkit.manifest.quantized import QUANTIZED_MODES
 from genkit.schedules import PREDICTIONS, SAMPLERS, SCHEDULES, VARIANCES
@@ -419,21 +419,21 @@ class SampleSpec(Section):
         description="Conditional models: w in eps = eps_null + w (eps_y - eps_null) (classifier-free guidance); "
         "1 is the plain conditional model, 2-4 trades diversity for clearer classes.",
     )
-    guidance_interval: Optional[list[int]] = Field(
+    guidance_interval: Optional[list[StrictInt]] = Field(
         None,
         min_length=2,
         max_length=2,
-        description="Conditional models: [low, high] timesteps; guide only while low <= t <= high and run the "
-        "conditional network alone (one call, not two) elsewhere. Guidance at the noisiest steps costs diversity "
-        "and near the end it only sharpens strokes (Kynkaanniemi et al. 2024, 'Applying guidance in a limited "
-        "interval'). Absent: every step.",
+        description="Conditional models with guidance_scale != 1: [low, high] timesteps; guide only while "
+        "low <= t <= high and run the conditional network alone elsewhere (a batch of x, not of [x, x]). Guidance "
+        "at the noisiest steps costs diversity and near the end it only sharpens strokes (Kynkaanniemi et al. "
+        "2024, 'Applying guidance in a limited interval'). Absent: every step.",
     )
 
     @field_validator("guidance_interval")
     @classmethod
     def _ordered(cls, value):
         if value is not None and not 0 <= value[0] <= value[1]:
-            raise ValueError(f"expected [low, high] timesteps with 0 <= low <= high; got {list(value)}")
+            raise ValueError("expected [low, high] timesteps with 0 <= low <= high: swap them if reversed")
         return value
 
 

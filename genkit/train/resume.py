@@ -65,7 +65,11 @@ def _spec_changes(spec, run_dir: Path, state: dict, allow: bool) -> str:
     if state.get("spec_hash") == spec_hash(spec):
         return ""
     fields = changed_fields(hashed_fields(_trained_spec(run_dir)), hashed_fields(spec.model_dump(mode="json")))
-    changes = ", ".join(fields) or "fields not recorded in the run"
+    if not fields:
+        # The run's spec, validated by this genkit, is this spec: only options genkit added since
+        # (at their defaults) changed the hash an older genkit recorded. The same training.
+        return ""
+    changes = ", ".join(fields)
     if not allow:
         raise GenkitError(
             f"--resume: the spec changed since {run_dir} was written: {changes}. Only train.epochs may change "
