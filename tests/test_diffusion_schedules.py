@@ -231,54 +231,36 @@ def test_ddim_eta_0_is_deterministic_given_x_T_and_ancestral_is_not():
     a, b = loop(Recorder(), seed=1), loop(Recorder(), seed=1)
     np.testing.assert_array_equal(a, b)
     schedule = make_schedule("linear", 100, beta_start=1e-4, beta_end=0.02)
-    calls = []
 
     class CountingRng:
-        """Only x_T is drawn when eta = 0: one call to standard_normal."""
+        """Counts the calls to standard_normal (only x_T is drawn when eta = 0)."""
+
+        def __init__(self):
+            self.calls = 0
 
         def standard_normal(self, shape):
-            calls.append(shape)
+            self.calls += 1
             return np.ones(shape)
 
-    sample_loop(
-        schedule,
-        Recorder(),
-        (4, 2, 2, 1),
-        sequence=timestep_sequence(100, 10),
-        sampler="ddim",
-        prediction="epsilon",
-        eta=0.0,
-        variance="beta",
-        clip=True,
-        rng=CountingRng(),
-    )
-    assert len(calls) == 1
-    sample_loop(
-        schedule,
-        Recorder(),
-        (4, 2, 2, 1),
-        sequence=timestep_sequence(100, 10),
-        sampler="ancestral",
-        prediction="epsilon",
-        eta=0.0,
-        variance="beta",
-        clip=True,
-        rng=CountingRng(),
-    )
-    assert len(calls) == 1 + 1 + 9  # x_T, then noise on every step but the last
-    sample_loop(
-        schedule,
-        Recorder(),
-        (4, 2, 2, 1),
-        sequence=timestep_sequence(100, 10),
-        sampler="dpmpp_2m_sde",
-        prediction="epsilon",
-        eta=0.0,
-        variance="beta",
-        clip=True,
-        rng=CountingRng(),
-    )
-    assert len(calls) == 11 + 1 + 9  # the SDE solver too: x_T, then one noise a step but the last
+    def draws(sampler: str) -> int:
+        rng = CountingRng()
+        sample_loop(
+            schedule,
+            Recorder(),
+            (4, 2, 2, 1),
+            sequence=timestep_sequence(100, 10),
+            sampler=sampler,
+            prediction="epsilon",
+            eta=0.0,
+            variance="beta",
+            clip=True,
+            rng=rng,
+        )
+        return rng.calls
+
+    assert draws("ddim") == 1
+    # x_T, then noise on every step but the last: ancestral, and the SDE solver too.
+    assert draws("ancestral") == draws("dpmpp_2m_sde") == 1 + 9
 
 
 @pytest.mark.parametrize("sampler", ["ancestral", "dpmpp_2m_sde"])
