@@ -116,11 +116,6 @@ class DiffusionLoop:
                     f"{self.timesteps - 1}; got {interval!r}."
                 )
             o["guidance_interval"] = (int(interval[0]), int(interval[1]))
-        if guidance_interval is not None and float(o["guidance_scale"]) == 1.0:
-            raise GenkitError(
-                f"{self.name}: guidance_interval applies when guidance_scale is not 1; at 1 no step is guided. "
-                "Give a guidance scale too (e.g. --guidance-scale 1.5)."
-            )
         if (guidance_scale is not None and guidance_scale != 1.0) or guidance_interval is not None:
             if self._label is None:
                 raise GenkitError(f"{self.name} is unconditional; guidance applies to class-conditional exports.")
@@ -128,6 +123,11 @@ class DiffusionLoop:
                 raise GenkitError(
                     f"{self.name} was trained without label dropout, so it has no unconditional model to guide with."
                 )
+        if guidance_interval is not None and float(o["guidance_scale"]) == 1.0:
+            raise GenkitError(
+                f"{self.name}: guidance_interval applies when guidance_scale is not 1; at 1 no step is guided. "
+                "Give a guidance scale too (e.g. --guidance-scale 1.5)."
+            )
         return o
 
     def sample(self, n: int, y, rng: np.random.Generator, *, progress: bool = False, **overrides) -> np.ndarray:
