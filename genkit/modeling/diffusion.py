@@ -212,7 +212,7 @@ def draw_samples(
         labels=labels,
         null_class=null_class,
         guidance_scale=(o.guidance_scale if guidance_scale is None else guidance_scale) if labels is not None else 1.0,
-        guidance_interval=(o.guidance_interval if guidance_interval is None else guidance_interval) if labels is not None else None,
+        guidance_interval=o.guidance_interval if guidance_interval is None else guidance_interval,  # unguided: unused
         progress=progress,
     )
 

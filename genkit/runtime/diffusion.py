@@ -148,7 +148,7 @@ class DiffusionLoop:
             labels=y,
             null_class=self.null_class,
             guidance_scale=float(o["guidance_scale"]) if y is not None else 1.0,
-            guidance_interval=o["guidance_interval"] if y is not None else None,
+            guidance_interval=o["guidance_interval"],  # sample_loop reads it only when it guides
             progress=bar.update if bar else None,
         )
         if bar:
