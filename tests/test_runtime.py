@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -326,3 +327,43 @@ def test_a_prior_without_its_parameters_is_refused_when_the_export_opens(prior, 
 
     with pytest.raises(ValueError, match=message):
         PriorFacts(**prior)
+
+
+def _load_in_a_fresh_process(export, cache):
+    """(pydantic imported?, the manifest) of `load_manifest(export)` in a new process using `cache`."""
+    code = (
+        "import json, sys\n"
+        "from genkit.manifest import load_manifest\n"
+        f"manifest = load_manifest({str(export)!r})\n"
+        "print(json.dumps(['pydantic' in sys.modules, manifest]))\n"
+    )
+    env = {**os.environ, "GENKIT_CACHE": str(cache), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_manifest_validated_once_is_read_again_without_pydantic_and_to_the_same_dict(exports, tmp_path):
+    first_pydantic, first = _load_in_a_fresh_process(exports / "cvae", tmp_path / "cache")
+    again_pydantic, again = _load_in_a_fresh_process(exports / "cvae", tmp_path / "cache")
+    assert first_pydantic and not again_pydantic  # ~0.2 s of `genkit sample`'s cold start
+    assert again == first and first["latent_dim"] == LATENT and first["codes"] is None  # declared fields present
+    assert len(list((tmp_path / "cache" / "manifests").glob("*.json"))) == 1
+
+
+def test_an_edited_manifest_is_validated_again_whatever_the_cache_holds(exports, tmp_path, monkeypatch):
+    from genkit.manifest import load_manifest
+
+    monkeypatch.setenv("GENKIT_CACHE", str(tmp_path / "cache"))
+    export = tmp_path / "cvae"
+    shutil.copytree(exports / "cvae", export)
+    assert load_manifest(export)["latent_dim"] == LATENT  # now cached
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["latent_dim"] = "four"
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(GenkitError, match="latent_dim"):
+        load_manifest(export)
+    # Nor does an unwritable cache stop a valid export from opening.
+    monkeypatch.setenv("GENKIT_CACHE", str(export / "manifest.json"))  # a file, not a folder
+    shutil.copy(exports / "cvae" / "manifest.json", export / "manifest.json")
+    assert load_manifest(export)["latent_dim"] == LATENT

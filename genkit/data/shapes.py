@@ -21,7 +21,7 @@ anti-aliased: each shape is sampled at `SUPERSAMPLE` x `SUPERSAMPLE` points per 
 every pixel holds the share of its points inside the shape (area averaging), times the
 colour. Each (shape, scale, rotation) sprite is sampled once and pasted at every position
 that uses it (positions are rounded to 1 / SUPERSAMPLE of a pixel), so 22,000 images of
-64x64 take about a second. Rendered sets are cached (`genkit.data.cache`), keyed by
+64x64 take about a second. Rendered sets are cached (`genkit.cache`), keyed by
 `GENERATOR_VERSION`, size, counts and seed.
 
 The labels are the shape; every factor of every image is in `Dataset.factors_*`, described
@@ -34,7 +34,7 @@ import json
 
 import numpy as np
 
-from genkit.data.cache import cache_dir
+from genkit.cache import cache_dir
 from genkit.data.factors import FactorSpace
 from genkit.data.source import RawData, data_error, register_source
 from genkit.spec.data_rules import SHAPES_MIN_SIZE

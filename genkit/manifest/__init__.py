@@ -51,47 +51,45 @@
 `plan.ExportPlan` is what a family hands the exporter: the networks to export and the typed facts
 above (prior, sampling, encoding, diffusion, translation, each network's output names).
 
-TensorFlow-free (pydantic and the standard library): the exporter, the evaluator, the trainer
+TensorFlow-free (pydantic and the standard library; see `load` for reading without pydantic): the exporter, the evaluator, the trainer
 and the TensorFlow-free runtime all import it.
 """
 
-from genkit.manifest.facts import (
-    DIFFUSION_KEYS,
-    DTYPES,
-    MANIFEST_FORMAT,
-    MANIFEST_NAME,
-    MAX_CLASSES,
-    MAX_CODES,
-    MAX_LATENT_DIM,
-    MAX_MANIFEST_BYTES,
-    MAX_SAMPLE_VALUES,
-    MAX_STYLES,
-    MAX_TENSOR_RANK,
-    MAX_TIMESTEPS,
-    PRIOR_KINDS,
-    CodeFacts,
-    CodePriorFacts,
-    CodesFacts,
-    DataFacts,
-    DiffusionFacts,
-    DiffusionSampleFacts,
-    EncodingFacts,
-    LatentFacts,
-    Manifest,
-    NetworkFacts,
-    PriorFacts,
-    RecognitionFacts,
-    SamplingFacts,
-    StyleFacts,
-    StyleNoiseFacts,
-    TensorFacts,
-    TranslationFacts,
-    check_file_name,
-    short_value,
+from importlib import import_module
+
+# Where each public name lives. The package imports a submodule only when one of its names is
+# first used (PEP 562), so `load_manifest` of an export validated before (see `load`) imports
+# no pydantic: `genkit sample` starts ~0.2 s sooner.
+_LIMITS = (
+    "DIFFUSION_KEYS", "DTYPES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MAX_CLASSES", "MAX_CODES", "MAX_LATENT_DIM",
+    "MAX_MANIFEST_BYTES", "MAX_SAMPLE_VALUES", "MAX_STYLES", "MAX_TENSOR_RANK", "MAX_TIMESTEPS", "PRIOR_KINDS",
+    "check_file_name", "short_value",
 )
-from genkit.manifest.load import check_references, describe_errors, load_manifest
-from genkit.manifest.plan import ExportPlan
-from genkit.manifest.quantized import QUANTIZED_MODES, QuantizedScores, QuantizeFacts
+_FACTS = (
+    "CodeFacts", "CodePriorFacts", "CodesFacts", "DataFacts", "DiffusionFacts", "DiffusionSampleFacts", "EncodingFacts",
+    "LatentFacts", "Manifest", "NetworkFacts", "PriorFacts", "RecognitionFacts", "SamplingFacts", "StyleFacts",
+    "StyleNoiseFacts", "TensorFacts", "TranslationFacts",
+)
+_HOMES = {
+    **dict.fromkeys(_LIMITS, "limits"),
+    **dict.fromkeys(_FACTS, "facts"),
+    **dict.fromkeys(("check_references", "describe_errors", "load_manifest"), "load"),
+    "ExportPlan": "plan",
+    **dict.fromkeys(("QUANTIZED_MODES", "QuantizedScores", "QuantizeFacts"), "quantized"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'genkit.manifest' has no attribute {name!r}")
+    value = getattr(import_module(f"genkit.manifest.{_HOMES[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "CodeFacts",

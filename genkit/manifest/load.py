@@ -1,15 +1,25 @@
-"""Reading an export's manifest: one GenkitError naming the file and the field for anything wrong."""
+"""Reading an export's manifest: one GenkitError naming the file and the field for anything wrong.
+
+Validating with the pydantic models of `facts` costs ~0.2 s of imports and schema building, as
+much as the rest of `genkit sample` together. So the result of a successful validation is kept
+in the cache (`genkit.cache`, kind "manifests"), keyed by the SHA-256 of the manifest's bytes
+and of the validating code's own source (`facts.py`, `quantized.py`, `limits.py`, this file):
+the same file read by the same genkit returns the same dict without pydantic; any edit to
+either is a miss and a full validation. Both paths return the JSON round trip of
+`Manifest.model_dump()`, so they return equal dicts. The cache is an optimisation only: when
+it cannot be read or written, the manifest is validated as before.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from genkit.cache import cache_dir
 from genkit.errors import GenkitError, dotted_path
-from genkit.manifest.facts import DIFFUSION_KEYS, MANIFEST_FORMAT, MANIFEST_NAME, MAX_MANIFEST_BYTES, PRIOR_KINDS, Manifest, short_value
+from genkit.manifest.limits import DIFFUSION_KEYS, MANIFEST_FORMAT, MANIFEST_NAME, MAX_MANIFEST_BYTES, PRIOR_KINDS, short_value
 
 __all__ = ["check_references", "describe_errors", "load_manifest"]
 
@@ -18,9 +28,10 @@ def load_manifest(export_dir: str | Path) -> dict:
     """Read and check `export_dir/manifest.json`; every problem is one GenkitError.
 
     The file is read only when it is at most `MAX_MANIFEST_BYTES`; it is validated with
-    `Manifest` (types, ranges, caps: see there) and then `check_references`. Returns the
-    validated manifest as a plain dict (`Manifest.model_dump()`): every field the model
-    declares is present (None when absent), and unknown keys are kept as they were.
+    `Manifest` (types, ranges, caps: see there) and then `check_references`, unless the same
+    bytes passed both before (the cache: see the module doc). Returns the validated manifest as
+    a plain dict (`Manifest.model_dump()` through JSON): every field the model declares is
+    present (None when absent), and unknown keys are kept as they were.
     """
     export_dir = Path(export_dir)
     if not export_dir.exists():
@@ -42,7 +53,8 @@ def load_manifest(export_dir: str | Path) -> dict:
                 f"{path} is {size:,} bytes; a genkit manifest is at most {MAX_MANIFEST_BYTES:,}. "
                 "It is not one genkit wrote: re-run `genkit export`."
             )
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        raw = path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise GenkitError(f"{path} is not valid JSON ({exc}); re-run `genkit export`.") from None
     except OSError as exc:
@@ -55,6 +67,16 @@ def load_manifest(export_dir: str | Path) -> dict:
             f"{path}: manifest format {fmt!r} is not supported by this genkit "
             f"(it reads format {MANIFEST_FORMAT}); re-export with this genkit version."
         )
+    entry = _cache_entry(raw)
+    if entry is not None and entry.is_file():
+        try:
+            return json.loads(entry.read_bytes())
+        except (OSError, ValueError):
+            pass  # an unreadable entry: validate
+    from pydantic import ValidationError  # here, not at the top: a cache hit needs no pydantic
+
+    from genkit.manifest.facts import Manifest
+
     try:
         manifest = Manifest.model_validate(manifest).model_dump()
     except ValidationError as exc:
@@ -62,10 +84,39 @@ def load_manifest(export_dir: str | Path) -> dict:
     problems = check_references(manifest)
     if problems:
         raise GenkitError(f"{path}: " + " ".join(problems))
-    return manifest
+    text = json.dumps(manifest)
+    if entry is not None:
+        _remember(entry, text)
+    return json.loads(text)
 
 
-def describe_errors(exc: ValidationError, limit: int = 3) -> str:
+_VALIDATORS = ("facts.py", "quantized.py", "limits.py", "load.py")
+
+
+def _cache_entry(raw: bytes) -> Path | None:
+    """The cache file of the validated manifest whose bytes are `raw` under this genkit's validators
+    (None when their source cannot be read, e.g. an install without .py files: no cache then)."""
+    digest = hashlib.sha256(raw)
+    try:
+        for name in _VALIDATORS:
+            digest.update((Path(__file__).parent / name).read_bytes())
+    except OSError:
+        return None
+    return cache_dir("manifests") / f"{digest.hexdigest()}.json"
+
+
+def _remember(entry: Path, text: str) -> None:
+    """Keep `text` as `entry`, whole or not at all; a cache that cannot be written is skipped."""
+    from genkit.atomic import atomic_write_text
+
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(entry, text)
+    except OSError:
+        pass
+
+
+def describe_errors(exc, limit: int = 3) -> str:
     """A pydantic ValidationError as `field: what was expected, got what` sentences (at most `limit`)."""
     lines = []
     for error in exc.errors(include_url=False):

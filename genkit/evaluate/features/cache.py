@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from genkit.atomic import atomic_directory
-from genkit.data.cache import cache_dir as default_cache_dir
+from genkit.cache import cache_dir as default_cache_dir
 from genkit.evaluate.features.cnn import LEVELS, RECIPE, domain_cnn, train_domain_cnn
 from genkit.evaluate.features.extractor import Extractor, check_data
 from genkit.progress import phase
