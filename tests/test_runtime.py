@@ -358,6 +358,9 @@ def test_an_edited_manifest_is_validated_again_whatever_the_cache_holds(exports,
     export = tmp_path / "cvae"
     shutil.copytree(exports / "cvae", export)
     assert load_manifest(export)["latent_dim"] == LATENT  # now cached
+    (entry,) = (tmp_path / "cache" / "manifests").glob("*.json")
+    entry.write_text("{half an entr")  # a damaged entry is not trusted: the manifest is validated again
+    assert load_manifest(export)["latent_dim"] == LATENT
     manifest = json.loads((export / "manifest.json").read_text())
     manifest["latent_dim"] = "four"
     (export / "manifest.json").write_text(json.dumps(manifest))

@@ -54,6 +54,10 @@ def load_manifest(export_dir: str | Path) -> dict:
                 "It is not one genkit wrote: re-run `genkit export`."
             )
         raw = path.read_bytes()
+        entry = _cache_entry(raw)
+        validated = _cached(entry)
+        if validated is not None:
+            return validated  # these bytes passed every check below before
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise GenkitError(f"{path} is not valid JSON ({exc}); re-run `genkit export`.") from None
@@ -67,12 +71,6 @@ def load_manifest(export_dir: str | Path) -> dict:
             f"{path}: manifest format {fmt!r} is not supported by this genkit "
             f"(it reads format {MANIFEST_FORMAT}); re-export with this genkit version."
         )
-    entry = _cache_entry(raw)
-    if entry is not None and entry.is_file():
-        try:
-            return json.loads(entry.read_bytes())
-        except (OSError, ValueError):
-            pass  # an unreadable entry: validate
     from pydantic import ValidationError  # here, not at the top: a cache hit needs no pydantic
 
     from genkit.manifest.facts import Manifest
@@ -103,6 +101,16 @@ def _cache_entry(raw: bytes) -> Path | None:
     except OSError:
         return None
     return cache_dir("manifests") / f"{digest.hexdigest()}.json"
+
+
+def _cached(entry: Path | None) -> dict | None:
+    """The validated manifest kept as `entry`; None when there is none or it cannot be read (then: validate)."""
+    if entry is None:
+        return None
+    try:
+        return json.loads(entry.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def _remember(entry: Path, text: str) -> None:
